@@ -1,0 +1,1043 @@
+//! One B2BUA call: the caller's leg (we are UAS) joined to the seat's leg (we are UAC).
+//!
+//! Each leg is its own dialog with its own Call-ID, tags and CSeq. What crosses from one leg to
+//! the other is chosen here: provisional and final responses (with their SDP), BYE (answered
+//! locally, re-issued on the other leg), CANCEL (answered locally, re-issued as a CANCEL of the
+//! seat's INVITE), and in-dialog requests such as re-INVITE, UPDATE and INFO (relayed as new
+//! transactions, their responses relayed back).
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use rsipstack::sip::{Header, Method};
+
+use super::{contact_uri, AckTemplate, Event, Gateway, ServerKey, ALLOW};
+use crate::dialog::{build_request, uri_of, user_of, without_tag, Dialog, OutRequest, Via};
+use crate::peer::Peer;
+use crate::route::{InboundCall, RouteDecision, Router};
+use crate::validate::{ValidRequest, ValidResponse};
+
+/// Which leg of a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Side {
+    /// The caller's leg (carrier trunk or another seat dialling in).
+    Caller,
+    /// The seat's leg.
+    Seat,
+}
+
+impl Side {
+    fn other(self) -> Self {
+        match self {
+            Self::Caller => Self::Seat,
+            Self::Seat => Self::Caller,
+        }
+    }
+
+    fn index(self) -> usize {
+        match self {
+            Self::Caller => 0,
+            Self::Seat => 1,
+        }
+    }
+}
+
+/// Why a call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndCause {
+    /// One side hung up after the answer.
+    HungUp {
+        /// Who sent the BYE.
+        by: Side,
+    },
+    /// The caller cancelled while the seat was ringing.
+    CallerCancelled,
+    /// The seat did not answer within the ring timeout.
+    NoAnswer,
+    /// The seat's phone gave no final response at all (Timer B).
+    Unreachable,
+    /// The seat refused with this status (e.g. 486); the caller got `to_caller`.
+    SeatRefused {
+        /// The seat's final status.
+        status: u16,
+        /// What the caller was told.
+        to_caller: u16,
+    },
+    /// Our 2xx was never acknowledged (RFC 3261 §13.3.1.4): both legs were sent BYE.
+    NoAck,
+}
+
+/// What a client transaction's responses are for.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum ClientPurpose {
+    /// The INVITE that rings the seat.
+    SeatInvite { call: u64 },
+    /// An in-dialog request relayed from the other leg; its final goes back to `origin`.
+    Relay {
+        call: u64,
+        origin: u64,
+        to_side: Side,
+        method: Method,
+        cseq: u32,
+        offer_in_request: bool,
+    },
+    /// A BYE we originated; its answer changes nothing.
+    Bye,
+    /// A CANCEL we originated; the INVITE's 487 does the work.
+    Cancel,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CallState {
+    /// The seat's phone is being rung.
+    Ringing,
+    /// The seat answered; the legs are bridged.
+    Answered,
+    /// The caller's side is finished (cancelled, timed out); waiting for the seat's INVITE to resolve.
+    Ending,
+}
+
+/// The seat-side INVITE while it is unresolved.
+#[derive(Debug, Clone)]
+struct SeatInvite {
+    /// The client transaction, dropped if the seat never answers our CANCEL (§9.1).
+    client_tx: u64,
+    branch: String,
+    uri: String,
+    to: String,
+    got_provisional: bool,
+    cancel_pending: bool,
+}
+
+/// A 2xx we sent on one leg that still waits for its ACK.
+#[derive(Debug, Clone, Copy)]
+struct AwaitAck {
+    server_tx: u64,
+    /// Late offer: when the ACK arrives, its body (the SDP answer) is carried in the ACK we
+    /// owe the other leg for this CSeq.
+    forward_cseq: Option<u32>,
+}
+
+/// One call through the gateway.
+#[derive(Debug)]
+pub(super) struct Call {
+    pub(super) a: Dialog,
+    pub(super) b: Dialog,
+    seat: String,
+    state: CallState,
+    a_invite_tx: u64,
+    seat_invite: Option<SeatInvite>,
+    /// ACKs we sent for 2xx responses on each leg, re-sent when the 2xx is retransmitted.
+    acks_sent: [Option<(u32, Bytes)>; 2],
+    awaiting_ack: [Option<AwaitAck>; 2],
+}
+
+impl Call {
+    fn leg(&self, side: Side) -> &Dialog {
+        match side {
+            Side::Caller => &self.a,
+            Side::Seat => &self.b,
+        }
+    }
+
+    fn leg_mut(&mut self, side: Side) -> &mut Dialog {
+        match side {
+            Side::Caller => &mut self.a,
+            Side::Seat => &mut self.b,
+        }
+    }
+}
+
+/// Header values of a request the B2BUA reads.
+#[derive(Debug, Default)]
+struct Facts {
+    from: String,
+    to: String,
+    contact: Option<String>,
+    record_route: Vec<String>,
+}
+
+fn facts(headers: &rsipstack::sip::Headers) -> Facts {
+    let mut f = Facts::default();
+    for h in headers.iter() {
+        match h {
+            Header::From(v) => f.from = v.value().to_owned(),
+            Header::To(v) => f.to = v.value().to_owned(),
+            Header::Contact(v) if f.contact.is_none() => {
+                f.contact = Some(uri_of(v.value()).to_owned());
+            }
+            Header::RecordRoute(v) => {
+                // A Record-Route header may list several entries separated by commas.
+                f.record_route
+                    .extend(split_list(v.value()).map(str::to_owned));
+            }
+            _ => {}
+        }
+    }
+    f
+}
+
+/// Split a comma-separated header list, respecting <...> and quotes.
+fn split_list(value: &str) -> impl Iterator<Item = &str> {
+    let mut parts = Vec::new();
+    let (mut depth, mut quoted, mut start) = (0i32, false, 0usize);
+    for (i, c) in value.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            '<' if !quoted => depth += 1,
+            '>' if !quoted => depth -= 1,
+            ',' if !quoted && depth == 0 => {
+                parts.push(value[start..i].trim());
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(value[start..].trim());
+    parts.into_iter().filter(|p| !p.is_empty())
+}
+
+fn body_of(req: &ValidRequest) -> Option<(String, Vec<u8>)> {
+    let body = req.request.body();
+    if body.is_empty() {
+        return None;
+    }
+    Some((
+        req.content_type
+            .clone()
+            .unwrap_or_else(|| "application/sdp".to_owned()),
+        body.clone(),
+    ))
+}
+
+fn response_body(resp: &ValidResponse) -> Option<(String, Vec<u8>)> {
+    let body = resp.response.body();
+    if body.is_empty() {
+        return None;
+    }
+    let content_type = resp
+        .response
+        .headers
+        .iter()
+        .find_map(|h| match h {
+            Header::ContentType(v) => Some(v.value().to_owned()),
+            _ => None,
+        })
+        .unwrap_or_else(|| "application/sdp".to_owned());
+    Some((content_type, body.clone()))
+}
+
+/// What the caller hears when the seat refuses (docs/decisions/0002-seat-failure-mapping.md).
+fn status_for_caller(seat_status: u16) -> (u16, &'static str) {
+    match seat_status {
+        486 | 600 => (486, "Busy Here"),
+        603 => (603, "Decline"),
+        487 => (487, "Request Terminated"),
+        488 | 606 => (488, "Not Acceptable Here"),
+        // Unreachable, timed out, unknown, redirected or broken seat phones: the seat is not
+        // available right now, which is what the caller (and a retrying trunk) should learn.
+        _ => (480, "Temporarily Unavailable"),
+    }
+}
+
+fn reason_of(resp: &ValidResponse) -> String {
+    resp.response
+        .reason_phrase()
+        .map(str::to_owned)
+        .unwrap_or_default()
+}
+
+impl<R: Router> Gateway<R> {
+    pub(super) fn on_invite(
+        &mut self,
+        now: Instant,
+        from: Peer,
+        key: ServerKey,
+        req: Box<ValidRequest>,
+    ) {
+        let call_id = self.ids.next();
+        let facts = facts(&req.request.headers);
+        let dialed = req.request.uri.user().unwrap_or_default().to_owned();
+        let caller = user_of(uri_of(&facts.from)).unwrap_or_default().to_owned();
+        let body = body_of(&req);
+        let max_forwards = req.max_forwards.saturating_sub(1);
+        let a = Dialog {
+            call_id: req.call_id.clone(),
+            local_tag: self.ids.tag(),
+            remote_tag: req.from_tag.clone(),
+            local_uri: without_tag(&facts.to).to_owned(),
+            remote_uri: without_tag(&facts.from).to_owned(),
+            local_cseq: 0,
+            remote_cseq: Some(req.cseq),
+            remote_target: facts
+                .contact
+                .clone()
+                .unwrap_or_else(|| uri_of(&facts.from).to_owned()),
+            route_set: facts.record_route.clone(),
+            peer: from,
+        };
+        let a_tx = self.open_server(now, from, key, req, None);
+        self.respond_tagged(now, a_tx, 100, "Trying", None, &[], None);
+
+        let decision = self.router.route(
+            now,
+            &InboundCall {
+                call: call_id,
+                dialed: &dialed,
+                caller: &caller,
+            },
+            &self.registrar,
+        );
+        let (seat, ring_timeout) = match decision {
+            RouteDecision::Ring { seat, ring_timeout } => (seat, ring_timeout),
+            RouteDecision::Reject { status, reason } => {
+                let tag = a.local_tag.clone();
+                self.respond_tagged(now, a_tx, status, reason, Some(&tag), &[], None);
+                return;
+            }
+        };
+        let Some(binding) = self.registrar.lookup(now, &seat) else {
+            let tag = a.local_tag.clone();
+            self.respond_tagged(
+                now,
+                a_tx,
+                480,
+                "Temporarily Unavailable",
+                Some(&tag),
+                &[],
+                None,
+            );
+            return;
+        };
+        let target = binding.contact.clone();
+        let seat_peer = binding.peer;
+        let host = self.config.local_addr.ip().to_string();
+        let b = Dialog {
+            call_id: self.ids.call_id(&host),
+            local_tag: self.ids.tag(),
+            remote_tag: None,
+            local_uri: a.remote_uri.clone(),
+            remote_uri: format!("<sip:{seat}@{host}>"),
+            local_cseq: 1,
+            remote_cseq: None,
+            remote_target: target.clone(),
+            route_set: Vec::new(),
+            peer: seat_peer,
+        };
+        let branch = self.ids.branch();
+        let contact = contact_uri(&self.sent_by, seat_peer.transport);
+        let transport = seat_peer.transport.via_token();
+        let request = build_request(&OutRequest {
+            method: Method::Invite,
+            uri: &target,
+            via: Via {
+                transport,
+                sent_by: &self.sent_by,
+                branch: &branch,
+            },
+            max_forwards,
+            from: &b.local_uri,
+            from_tag: &b.local_tag,
+            to: &b.remote_uri,
+            to_tag: None,
+            call_id: &b.call_id,
+            cseq: 1,
+            routes: &[],
+            contact: Some(&contact),
+            extra: &[ALLOW],
+            body: body.as_ref().map(|(t, b)| (t.as_str(), b.as_slice())),
+        });
+        let ack = AckTemplate {
+            uri: target.clone(),
+            via_transport: transport,
+            sent_by: self.sent_by.clone(),
+            branch: branch.clone(),
+            from: b.local_uri.clone(),
+            from_tag: b.local_tag.clone(),
+            to: b.remote_uri.clone(),
+            call_id: b.call_id.clone(),
+            cseq: 1,
+            routes: Vec::new(),
+        };
+        if let Some(entry) = self.server.get_mut(&a_tx) {
+            entry.call = Some(call_id);
+        }
+        self.dialogs.insert(
+            (a.call_id.clone(), a.local_tag.clone()),
+            (call_id, Side::Caller),
+        );
+        self.dialogs.insert(
+            (b.call_id.clone(), b.local_tag.clone()),
+            (call_id, Side::Seat),
+        );
+        let seat_invite = SeatInvite {
+            client_tx: 0,
+            branch: branch.clone(),
+            uri: target,
+            to: b.remote_uri.clone(),
+            got_provisional: false,
+            cancel_pending: false,
+        };
+        self.calls.insert(
+            call_id,
+            Call {
+                a,
+                b,
+                seat: seat.clone(),
+                state: CallState::Ringing,
+                a_invite_tx: a_tx,
+                seat_invite: Some(seat_invite),
+                acks_sent: [None, None],
+                awaiting_ack: [None, None],
+            },
+        );
+        self.stats.calls_started += 1;
+        self.events.push_back(Event::CallStarted {
+            call: call_id,
+            dialed,
+            caller,
+        });
+        self.events.push_back(Event::SeatRinging {
+            call: call_id,
+            seat,
+        });
+        let client_tx = self.open_client(
+            now,
+            seat_peer,
+            (branch, Method::Invite),
+            request,
+            ClientPurpose::SeatInvite { call: call_id },
+            Some(ack),
+        );
+        if let Some(inv) = self
+            .calls
+            .get_mut(&call_id)
+            .and_then(|c| c.seat_invite.as_mut())
+        {
+            inv.client_tx = client_tx;
+        }
+        let ring = ring_timeout.unwrap_or(self.config.ring_timeout);
+        self.arm_ring(call_id, now + ring);
+    }
+
+    pub(super) fn on_seat_invite_response(
+        &mut self,
+        now: Instant,
+        call_id: u64,
+        resp: Box<ValidResponse>,
+    ) {
+        let Some(call) = self.calls.get_mut(&call_id) else {
+            return;
+        };
+        match resp.status {
+            100 => {}
+            101..=199 => {
+                if call.b.remote_tag.is_none() {
+                    call.b.remote_tag.clone_from(&resp.to_tag);
+                }
+                let mut cancel_now = false;
+                if let Some(inv) = call.seat_invite.as_mut() {
+                    inv.got_provisional = true;
+                    cancel_now = inv.cancel_pending;
+                }
+                if cancel_now {
+                    self.send_cancel(now, call_id);
+                    return;
+                }
+                if call.state == CallState::Ringing {
+                    let tx = call.a_invite_tx;
+                    let tag = call.a.local_tag.clone();
+                    let contact = format!(
+                        "Contact: <{}>",
+                        contact_uri(&self.sent_by, call.a.peer.transport)
+                    );
+                    let body = response_body(&resp);
+                    self.respond_tagged(
+                        now,
+                        tx,
+                        resp.status,
+                        &reason_of(&resp),
+                        Some(&tag),
+                        &[&contact],
+                        body.as_ref().map(|(t, b)| (t.as_str(), b.as_slice())),
+                    );
+                }
+            }
+            200..=299 => self.on_seat_answer(now, call_id, &resp),
+            _ => {
+                let status = resp.status;
+                let ending = call.state == CallState::Ending;
+                call.seat_invite = None;
+                if ending {
+                    self.remove_call(call_id);
+                    return;
+                }
+                let (to_caller, reason) = status_for_caller(status);
+                let tx = call.a_invite_tx;
+                let tag = call.a.local_tag.clone();
+                self.respond_tagged(now, tx, to_caller, reason, Some(&tag), &[], None);
+                self.end_call(call_id, EndCause::SeatRefused { status, to_caller });
+                self.remove_call(call_id);
+            }
+        }
+    }
+
+    fn on_seat_answer(&mut self, now: Instant, call_id: u64, resp: &ValidResponse) {
+        let Some(call) = self.calls.get_mut(&call_id) else {
+            return;
+        };
+        if call.seat_invite.is_none() {
+            // A retransmitted 2xx: re-send the ACK we sent for it (RFC 3261 §13.2.2.4).
+            if let Some((1, ack)) = call.acks_sent[Side::Seat.index()].clone() {
+                let peer = call.b.peer;
+                self.transmit(peer, ack);
+            }
+            return;
+        }
+        call.seat_invite = None;
+        let f = facts(&resp.response.headers);
+        call.b.remote_tag.clone_from(&resp.to_tag);
+        if let Some(contact) = f.contact {
+            call.b.remote_target = contact;
+        }
+        call.b.route_set = f.record_route.into_iter().rev().collect();
+        if call.state == CallState::Ending {
+            // The caller is gone (cancelled or timed out) but the seat answered anyway:
+            // acknowledge and hang up the seat (RFC 3261 §15).
+            self.send_ack(now, call_id, Side::Seat, 1, None);
+            self.send_bye(now, call_id, Side::Seat);
+            self.remove_call(call_id);
+            return;
+        }
+        call.state = CallState::Answered;
+        let late_offer = self
+            .server
+            .get(&call.a_invite_tx)
+            .is_some_and(|e| e.request.request.body().is_empty());
+        let tx = call.a_invite_tx;
+        let seat = call.seat.clone();
+        call.awaiting_ack[Side::Caller.index()] = Some(AwaitAck {
+            server_tx: tx,
+            forward_cseq: late_offer.then_some(1),
+        });
+        let tag = call.a.local_tag.clone();
+        let contact = format!(
+            "Contact: <{}>",
+            contact_uri(&self.sent_by, call.a.peer.transport)
+        );
+        let body = response_body(resp);
+        self.respond_tagged(
+            now,
+            tx,
+            resp.status,
+            &reason_of(resp),
+            Some(&tag),
+            &[&contact, ALLOW],
+            body.as_ref().map(|(t, b)| (t.as_str(), b.as_slice())),
+        );
+        if !late_offer {
+            self.send_ack(now, call_id, Side::Seat, 1, None);
+        }
+        self.stats.calls_answered += 1;
+        self.events.push_back(Event::CallAnswered {
+            call: call_id,
+            seat,
+        });
+    }
+
+    pub(super) fn on_dialog_ack(
+        &mut self,
+        now: Instant,
+        call_id: u64,
+        side: Side,
+        req: Box<ValidRequest>,
+    ) {
+        let Some(call) = self.calls.get_mut(&call_id) else {
+            return;
+        };
+        let Some(waiting) = call.awaiting_ack[side.index()].take() else {
+            return;
+        };
+        if let Some(entry) = self.server.get_mut(&waiting.server_tx) {
+            if let super::ServerTx::Invite(tx) = &mut entry.tx {
+                // The dialog matched this ACK to our 2xx, so the answer is known to be "yes".
+                let _ = tx.on_ack(now);
+            }
+        }
+        self.drain_server(now, waiting.server_tx);
+        if let Some(cseq) = waiting.forward_cseq {
+            let body = body_of(&req);
+            self.send_ack(now, call_id, side.other(), cseq, body);
+        }
+    }
+
+    pub(super) fn on_cancel(
+        &mut self,
+        now: Instant,
+        from: Peer,
+        key: ServerKey,
+        req: Box<ValidRequest>,
+    ) {
+        let invite_key = ServerKey {
+            method: Method::Invite,
+            ..key.clone()
+        };
+        let invite_tx = self.server_index.get(&invite_key).copied();
+        let id = self.open_server(now, from, key, req, None);
+        let Some(invite_tx) = invite_tx else {
+            self.respond(now, id, 481, "Call/Transaction Does Not Exist", &[], None);
+            return;
+        };
+        self.respond(now, id, 200, "OK", &[], None);
+        if let Some(call) = self.server.get(&invite_tx).and_then(|e| e.call) {
+            self.abandon_ringing(
+                now,
+                call,
+                EndCause::CallerCancelled,
+                487,
+                "Request Terminated",
+            );
+        }
+    }
+
+    /// The caller's side is finished while the seat rings: answer the caller, cancel the seat.
+    fn abandon_ringing(
+        &mut self,
+        now: Instant,
+        call_id: u64,
+        cause: EndCause,
+        status: u16,
+        reason: &str,
+    ) {
+        let Some(call) = self.calls.get_mut(&call_id) else {
+            return;
+        };
+        if call.state != CallState::Ringing {
+            return;
+        }
+        call.state = CallState::Ending;
+        let tx = call.a_invite_tx;
+        let tag = call.a.local_tag.clone();
+        let can_cancel = match call.seat_invite.as_mut() {
+            Some(inv) if inv.got_provisional => true,
+            Some(inv) => {
+                // RFC 3261 §9.1: no CANCEL before a provisional response; send it then.
+                inv.cancel_pending = true;
+                false
+            }
+            None => false,
+        };
+        self.respond_tagged(now, tx, status, reason, Some(&tag), &[], None);
+        self.end_call(call_id, cause);
+        if can_cancel {
+            self.send_cancel(now, call_id);
+        }
+    }
+
+    pub(super) fn on_ring_timeout(&mut self, now: Instant, call_id: u64) {
+        self.abandon_ringing(
+            now,
+            call_id,
+            EndCause::NoAnswer,
+            480,
+            "Temporarily Unavailable",
+        );
+    }
+
+    pub(super) fn on_seat_timeout(&mut self, now: Instant, call_id: u64) {
+        let Some(call) = self.calls.get_mut(&call_id) else {
+            return;
+        };
+        call.seat_invite = None;
+        if call.state == CallState::Ringing {
+            let tx = call.a_invite_tx;
+            let tag = call.a.local_tag.clone();
+            self.respond_tagged(
+                now,
+                tx,
+                480,
+                "Temporarily Unavailable",
+                Some(&tag),
+                &[],
+                None,
+            );
+            self.end_call(call_id, EndCause::Unreachable);
+        }
+        self.remove_call(call_id);
+    }
+
+    pub(super) fn on_no_ack(&mut self, now: Instant, call_id: u64, _server_tx: u64) {
+        if !self.calls.contains_key(&call_id) {
+            return;
+        }
+        self.send_bye(now, call_id, Side::Caller);
+        self.send_bye(now, call_id, Side::Seat);
+        self.end_call(call_id, EndCause::NoAck);
+        self.remove_call(call_id);
+    }
+
+    pub(super) fn on_in_dialog(
+        &mut self,
+        now: Instant,
+        from: Peer,
+        key: ServerKey,
+        req: Box<ValidRequest>,
+        call_id: u64,
+        side: Side,
+    ) {
+        let method = req.method;
+        let in_order = self
+            .calls
+            .get_mut(&call_id)
+            .map(|c| c.leg_mut(side).accept_remote_cseq(req.cseq).is_ok());
+        let offer_in_request = !req.request.body().is_empty();
+        let body = body_of(&req);
+        let id = self.open_server(now, from, key, req, Some(call_id));
+        if in_order != Some(true) {
+            // RFC 3261 §12.2.2: a lower CSeq in a dialog gets 500.
+            self.respond(
+                now,
+                id,
+                500,
+                "Server Internal Error",
+                &["Retry-After: 1"],
+                None,
+            );
+            return;
+        }
+        if method == Method::Bye {
+            self.respond(now, id, 200, "OK", &[], None);
+            self.hang_up(now, call_id, side);
+            return;
+        }
+        if method == Method::Invite {
+            self.respond(now, id, 100, "Trying", &[], None);
+        }
+        let answered = self
+            .calls
+            .get(&call_id)
+            .is_some_and(|c| c.state == CallState::Answered);
+        if !answered {
+            self.respond(now, id, 491, "Request Pending", &[], None);
+            return;
+        }
+        // Relay the request as a new transaction on the other leg.
+        let other = side.other();
+        let (request, branch, peer, cseq, ack) = {
+            let Some(call) = self.calls.get_mut(&call_id) else {
+                return;
+            };
+            let leg = call.leg_mut(other);
+            let cseq = leg.next_cseq();
+            let branch = self.ids.branch();
+            let contact = contact_uri(&self.sent_by, leg.peer.transport);
+            let refresh = matches!(method, Method::Invite | Method::Update);
+            let leg = &call.leg(other).clone();
+            let request = leg.request(OutRequest {
+                method,
+                uri: "",
+                via: Via {
+                    transport: leg.peer.transport.via_token(),
+                    sent_by: &self.sent_by,
+                    branch: &branch,
+                },
+                max_forwards: 70,
+                from: "",
+                from_tag: "",
+                to: "",
+                to_tag: None,
+                call_id: "",
+                cseq,
+                routes: &[],
+                contact: refresh.then_some(contact.as_str()),
+                extra: &[],
+                body: body.as_ref().map(|(t, b)| (t.as_str(), b.as_slice())),
+            });
+            let ack = (method == Method::Invite).then(|| AckTemplate {
+                uri: leg.remote_target.clone(),
+                via_transport: leg.peer.transport.via_token(),
+                sent_by: self.sent_by.clone(),
+                branch: branch.clone(),
+                from: leg.local_uri.clone(),
+                from_tag: leg.local_tag.clone(),
+                to: leg.remote_uri.clone(),
+                call_id: leg.call_id.clone(),
+                cseq,
+                routes: leg.route_set.clone(),
+            });
+            (request, branch, leg.peer, cseq, ack)
+        };
+        self.open_client(
+            now,
+            peer,
+            (branch, method),
+            request,
+            ClientPurpose::Relay {
+                call: call_id,
+                origin: id,
+                to_side: other,
+                method,
+                cseq,
+                offer_in_request,
+            },
+            ack,
+        );
+    }
+
+    pub(super) fn on_relay_response(
+        &mut self,
+        now: Instant,
+        purpose: ClientPurpose,
+        resp: Box<ValidResponse>,
+    ) {
+        let ClientPurpose::Relay {
+            call: call_id,
+            origin,
+            to_side,
+            method,
+            cseq,
+            offer_in_request,
+        } = purpose
+        else {
+            return;
+        };
+        if resp.status == 100 {
+            return;
+        }
+        let is_2xx = (200..300).contains(&resp.status);
+        if method == Method::Invite && is_2xx {
+            let Some(call) = self.calls.get_mut(&call_id) else {
+                return;
+            };
+            if let Some((sent_cseq, ack)) = call.acks_sent[to_side.index()].clone() {
+                if sent_cseq == cseq {
+                    // Retransmitted 2xx: our ACK was lost.
+                    let peer = call.leg(to_side).peer;
+                    self.transmit(peer, ack);
+                    return;
+                }
+            }
+            if call.awaiting_ack[to_side.other().index()].is_some_and(|w| w.server_tx == origin) {
+                return;
+            }
+            if let Some(contact) = facts(&resp.response.headers).contact {
+                call.leg_mut(to_side).remote_target = contact;
+            }
+            call.awaiting_ack[to_side.other().index()] = Some(AwaitAck {
+                server_tx: origin,
+                forward_cseq: (!offer_in_request).then_some(cseq),
+            });
+            if offer_in_request {
+                self.send_ack(now, call_id, to_side, cseq, None);
+            }
+        }
+        let origin_side = to_side.other();
+        let contact = self.calls.get(&call_id).map(|c| {
+            format!(
+                "Contact: <{}>",
+                contact_uri(&self.sent_by, c.leg(origin_side).peer.transport)
+            )
+        });
+        let body = response_body(&resp);
+        let mut extra: Vec<&str> = Vec::new();
+        if is_2xx && matches!(method, Method::Invite | Method::Update) {
+            if let Some(c) = contact.as_deref() {
+                extra.push(c);
+            }
+        }
+        self.respond(
+            now,
+            origin,
+            resp.status,
+            &reason_of(&resp),
+            &extra,
+            body.as_ref().map(|(t, b)| (t.as_str(), b.as_slice())),
+        );
+    }
+
+    pub(super) fn on_relay_timeout(&mut self, now: Instant, origin: u64) {
+        self.respond(now, origin, 408, "Request Timeout", &[], None);
+    }
+
+    /// A BYE arrived on `by`'s leg (already answered 200): end the call, BYE the other leg.
+    fn hang_up(&mut self, now: Instant, call_id: u64, by: Side) {
+        let Some(call) = self.calls.get(&call_id) else {
+            return;
+        };
+        match call.state {
+            CallState::Answered => {
+                self.send_bye(now, call_id, by.other());
+                self.end_call(call_id, EndCause::HungUp { by });
+                self.remove_call(call_id);
+            }
+            CallState::Ringing if by == Side::Caller => {
+                // A BYE in the caller's early dialog ends the attempt like a CANCEL.
+                self.abandon_ringing(
+                    now,
+                    call_id,
+                    EndCause::CallerCancelled,
+                    487,
+                    "Request Terminated",
+                );
+            }
+            CallState::Ringing | CallState::Ending => {}
+        }
+    }
+
+    fn send_cancel(&mut self, now: Instant, call_id: u64) {
+        let Some(call) = self.calls.get_mut(&call_id) else {
+            return;
+        };
+        let Some(inv) = call.seat_invite.as_mut() else {
+            return;
+        };
+        inv.cancel_pending = false;
+        // RFC 3261 §9.1: CANCEL copies the INVITE's Request-URI, Call-ID, From, To, CSeq
+        // number and top Via (same branch).
+        let request = build_request(&OutRequest {
+            method: Method::Cancel,
+            uri: &inv.uri,
+            via: Via {
+                transport: call.b.peer.transport.via_token(),
+                sent_by: &self.sent_by,
+                branch: &inv.branch,
+            },
+            max_forwards: 70,
+            from: &call.b.local_uri,
+            from_tag: &call.b.local_tag,
+            to: &inv.to,
+            to_tag: None,
+            call_id: &call.b.call_id,
+            cseq: 1,
+            routes: &[],
+            contact: None,
+            extra: &[],
+            body: None,
+        });
+        let branch = inv.branch.clone();
+        let peer = call.b.peer;
+        self.open_client(
+            now,
+            peer,
+            (branch, Method::Cancel),
+            request,
+            ClientPurpose::Cancel,
+            None,
+        );
+        // RFC 3261 §9.1: without a final response 64*T1 after the CANCEL, give up on the
+        // INVITE (a seat phone that ignores CANCEL must not hold the call forever).
+        let at = now + self.config.timers.t1 * 64;
+        self.arm_reap(call_id, at);
+    }
+
+    pub(super) fn on_reap(&mut self, call_id: u64) {
+        let Some(call) = self.calls.get(&call_id) else {
+            return;
+        };
+        if call.state != CallState::Ending {
+            return;
+        }
+        if let Some(inv) = &call.seat_invite {
+            if let Some(entry) = self.client.remove(&inv.client_tx) {
+                self.client_index.remove(&entry.key);
+            }
+        }
+        self.remove_call(call_id);
+    }
+
+    fn send_bye(&mut self, now: Instant, call_id: u64, side: Side) {
+        let branch = self.ids.branch();
+        let Some(call) = self.calls.get_mut(&call_id) else {
+            return;
+        };
+        let leg = call.leg_mut(side);
+        if leg.remote_tag.is_none() {
+            return;
+        }
+        let cseq = leg.next_cseq();
+        let leg = call.leg(side);
+        let request = leg.request(OutRequest {
+            method: Method::Bye,
+            uri: "",
+            via: Via {
+                transport: leg.peer.transport.via_token(),
+                sent_by: &self.sent_by,
+                branch: &branch,
+            },
+            max_forwards: 70,
+            from: "",
+            from_tag: "",
+            to: "",
+            to_tag: None,
+            call_id: "",
+            cseq,
+            routes: &[],
+            contact: None,
+            extra: &[],
+            body: None,
+        });
+        let peer = leg.peer;
+        self.open_client(
+            now,
+            peer,
+            (branch, Method::Bye),
+            request,
+            ClientPurpose::Bye,
+            None,
+        );
+    }
+
+    /// ACK a 2xx on `side` (RFC 3261 §13.2.2.4): a new branch, the INVITE's CSeq number.
+    fn send_ack(
+        &mut self,
+        _now: Instant,
+        call_id: u64,
+        side: Side,
+        cseq: u32,
+        body: Option<(String, Vec<u8>)>,
+    ) {
+        let branch = self.ids.branch();
+        let Some(call) = self.calls.get_mut(&call_id) else {
+            return;
+        };
+        let leg = call.leg(side);
+        let request = leg.request(OutRequest {
+            method: Method::Ack,
+            uri: "",
+            via: Via {
+                transport: leg.peer.transport.via_token(),
+                sent_by: &self.sent_by,
+                branch: &branch,
+            },
+            max_forwards: 70,
+            from: "",
+            from_tag: "",
+            to: "",
+            to_tag: None,
+            call_id: "",
+            cseq,
+            routes: &[],
+            contact: None,
+            extra: &[],
+            body: body.as_ref().map(|(t, b)| (t.as_str(), b.as_slice())),
+        });
+        let peer = leg.peer;
+        call.acks_sent[side.index()] = Some((cseq, request.clone()));
+        self.transmit(peer, request);
+    }
+
+    fn end_call(&mut self, call_id: u64, cause: EndCause) {
+        self.stats.calls_ended += 1;
+        self.events.push_back(Event::CallEnded {
+            call: call_id,
+            cause,
+        });
+    }
+
+    fn remove_call(&mut self, call_id: u64) {
+        if let Some(call) = self.calls.remove(&call_id) {
+            self.dialogs.remove(&(call.a.call_id, call.a.local_tag));
+            self.dialogs.remove(&(call.b.call_id, call.b.local_tag));
+        }
+    }
+}

@@ -1,0 +1,795 @@
+//! The sans-IO gateway core: validation, transactions, the registrar and B2BUA calls joined
+//! into one state machine.
+//!
+//! # Driving contract
+//!
+//! The owner (the tokio [`shell`](crate::shell), or a test with a fake clock) calls
+//! [`Gateway::handle_message`] for every datagram or framed stream message and
+//! [`Gateway::handle_timeout`] when [`Gateway::poll_timeout`] is due, then drains
+//! [`Gateway::poll_transmit`] (bytes to send, in order) and [`Gateway::poll_event`] (what the
+//! platform must know) until both return `None`. The core never reads a clock or touches a
+//! socket; `now` is always an argument.
+
+mod call;
+mod ids;
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rsipstack::sip::Method;
+
+use crate::peer::{Peer, Transport};
+use crate::registrar::{BindingChange, RegisterOutcome, Registrar};
+use crate::route::Router;
+use crate::transaction::{
+    Action, ClientInvite, ClientNonInvite, ServerInvite, ServerNonInvite, TimerConfig,
+};
+use crate::validate::{self, Limits, ValidRequest, ValidResponse, Verdict};
+
+use call::{Call, ClientPurpose};
+pub use call::{EndCause, Side};
+use ids::Ids;
+
+/// Settings of the gateway core.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// The address we listen on and advertise in Via and Contact.
+    pub local_addr: SocketAddr,
+    /// RFC 3261 timer values.
+    pub timers: TimerConfig,
+    /// Size limits for incoming messages.
+    pub limits: Limits,
+    /// How long a seat rings before the call gives up on it.
+    pub ring_timeout: Duration,
+}
+
+/// Bytes to send and where to.
+#[derive(Debug, Clone)]
+pub struct Transmit {
+    /// Destination flow.
+    pub to: Peer,
+    /// One complete SIP message.
+    pub bytes: Bytes,
+}
+
+/// What the platform must know about; drained with [`Gateway::poll_event`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A new inbound call was accepted for routing.
+    CallStarted {
+        /// The gateway's call id.
+        call: u64,
+        /// Request-URI user part.
+        dialed: String,
+        /// The caller's number (From user part).
+        caller: String,
+    },
+    /// The call is ringing this seat.
+    SeatRinging {
+        /// Call id.
+        call: u64,
+        /// Seat id.
+        seat: String,
+    },
+    /// The seat answered; the legs are bridged.
+    CallAnswered {
+        /// Call id.
+        call: u64,
+        /// Seat id.
+        seat: String,
+    },
+    /// The call is over.
+    CallEnded {
+        /// Call id.
+        call: u64,
+        /// Why.
+        cause: EndCause,
+    },
+    /// A seat now has a live registration.
+    SeatRegistered {
+        /// Seat id.
+        seat: String,
+    },
+    /// A seat's last registration expired or was removed: it can no longer be rung.
+    SeatUnregistered {
+        /// Seat id.
+        seat: String,
+    },
+}
+
+/// Counters the shell exports as metrics.
+#[derive(Debug, Default, Clone)]
+pub struct Stats {
+    /// Requests that passed validation.
+    pub requests: u64,
+    /// Responses that passed validation.
+    pub responses: u64,
+    /// Requests answered with an error by the validation layer, by status code.
+    pub rejected: HashMap<u16, u64>,
+    /// Messages dropped without an answer (malformed responses, unanswerable garbage).
+    pub dropped: u64,
+    /// Responses that matched no client transaction (late retransmissions, strays).
+    pub stray_responses: u64,
+    /// Messages sent (including retransmissions).
+    pub transmitted: u64,
+    /// Calls accepted for routing.
+    pub calls_started: u64,
+    /// Calls a seat answered.
+    pub calls_answered: u64,
+    /// Calls that ended (any cause).
+    pub calls_ended: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct ServerKey {
+    branch: String,
+    sent_by: String,
+    method: Method,
+}
+
+impl ServerKey {
+    /// RFC 3261 §17.2.3: branch + sent-by + method, with ACK matching its INVITE.
+    fn of(req: &ValidRequest) -> Self {
+        let method = if req.method == Method::Ack {
+            Method::Invite
+        } else {
+            req.method
+        };
+        let branch = if req.branch.starts_with("z9hG4bK") {
+            req.branch.clone()
+        } else {
+            // RFC 2543 peers: no usable branch; fall back to the request's identity.
+            format!(
+                "{}|{}|{}",
+                req.call_id,
+                req.cseq,
+                req.from_tag.as_deref().unwrap_or("")
+            )
+        };
+        Self {
+            branch,
+            sent_by: req.via_sent_by.clone(),
+            method,
+        }
+    }
+}
+
+#[derive(Debug)]
+enum ServerTx {
+    Invite(ServerInvite),
+    NonInvite(ServerNonInvite),
+}
+
+#[derive(Debug)]
+struct ServerEntry {
+    key: ServerKey,
+    tx: ServerTx,
+    peer: Peer,
+    request: Box<ValidRequest>,
+    call: Option<u64>,
+    armed: Option<Instant>,
+}
+
+#[derive(Debug)]
+enum ClientTx {
+    Invite(ClientInvite),
+    NonInvite(ClientNonInvite),
+}
+
+#[derive(Debug)]
+struct ClientEntry {
+    key: (String, Method),
+    tx: ClientTx,
+    peer: Peer,
+    purpose: ClientPurpose,
+    /// For INVITE: the ACK for a non-2xx final is built from this (RFC 3261 §17.1.1.3).
+    ack: Option<AckTemplate>,
+    armed: Option<Instant>,
+}
+
+/// What an ACK for a non-2xx final response copies from its INVITE.
+#[derive(Debug, Clone)]
+struct AckTemplate {
+    uri: String,
+    via_transport: &'static str,
+    sent_by: String,
+    branch: String,
+    from: String,
+    from_tag: String,
+    to: String,
+    call_id: String,
+    cseq: u32,
+    routes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum TimerRef {
+    Server(u64),
+    Client(u64),
+    Ring(u64),
+    Reap(u64),
+    Registrar,
+}
+
+/// The gateway core. See the module documentation for the driving contract.
+#[derive(Debug)]
+pub struct Gateway<R> {
+    config: GatewayConfig,
+    sent_by: String,
+    router: R,
+    registrar: Registrar,
+    ids: Ids,
+    server: HashMap<u64, ServerEntry>,
+    server_index: HashMap<ServerKey, u64>,
+    client: HashMap<u64, ClientEntry>,
+    client_index: HashMap<(String, Method), u64>,
+    calls: HashMap<u64, Call>,
+    dialogs: HashMap<(String, String), (u64, Side)>,
+    timers: BinaryHeap<Reverse<(Instant, TimerRef)>>,
+    registrar_armed: Option<Instant>,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<Event>,
+    stats: Stats,
+}
+
+impl<R: Router> Gateway<R> {
+    /// A gateway core. `seed` makes tags, branches and Call-IDs unique across restarts.
+    pub fn new(config: GatewayConfig, router: R, registrar: Registrar, seed: u64) -> Self {
+        Self {
+            sent_by: config.local_addr.to_string(),
+            config,
+            router,
+            registrar,
+            ids: Ids::new(seed),
+            server: HashMap::new(),
+            server_index: HashMap::new(),
+            client: HashMap::new(),
+            client_index: HashMap::new(),
+            calls: HashMap::new(),
+            dialogs: HashMap::new(),
+            timers: BinaryHeap::new(),
+            registrar_armed: None,
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            stats: Stats::default(),
+        }
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// The registrar (read only), e.g. for listing registered seats.
+    pub fn registrar(&self) -> &Registrar {
+        &self.registrar
+    }
+
+    /// Calls in progress.
+    pub fn active_calls(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// Transactions in progress (server + client).
+    pub fn active_transactions(&self) -> usize {
+        self.server.len() + self.client.len()
+    }
+
+    /// Feed one datagram, or one message framed off a stream, that arrived from `from`.
+    pub fn handle_message(&mut self, now: Instant, from: Peer, bytes: &[u8]) {
+        match validate::validate(bytes, &self.config.limits) {
+            Verdict::Request(req) => {
+                self.stats.requests += 1;
+                self.on_request(now, from, req);
+            }
+            Verdict::Response(resp) => {
+                self.stats.responses += 1;
+                self.on_response(now, resp);
+            }
+            Verdict::Reject(rejection) => {
+                *self.stats.rejected.entry(rejection.status).or_default() += 1;
+                tracing::debug!(status = rejection.status, detail = %rejection.detail, %from, "rejected");
+                self.transmit(from, rejection.bytes);
+            }
+            Verdict::Drop(reason) => {
+                self.stats.dropped += 1;
+                tracing::debug!(?reason, %from, "dropped");
+            }
+        }
+    }
+
+    /// Fire every timer due at or before `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(Reverse((at, timer))) = self.timers.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            match timer {
+                TimerRef::Server(id) => {
+                    if let Some(entry) = self.server.get_mut(&id) {
+                        if entry.armed == Some(at) {
+                            entry.armed = None;
+                            match &mut entry.tx {
+                                ServerTx::Invite(tx) => tx.handle_timeout(now),
+                                ServerTx::NonInvite(tx) => tx.handle_timeout(now),
+                            }
+                            self.drain_server(now, id);
+                        }
+                    }
+                }
+                TimerRef::Client(id) => {
+                    if let Some(entry) = self.client.get_mut(&id) {
+                        if entry.armed == Some(at) {
+                            entry.armed = None;
+                            match &mut entry.tx {
+                                ClientTx::Invite(tx) => tx.handle_timeout(now),
+                                ClientTx::NonInvite(tx) => tx.handle_timeout(now),
+                            }
+                            self.drain_client(now, id);
+                        }
+                    }
+                }
+                TimerRef::Ring(call) => self.on_ring_timeout(now, call),
+                TimerRef::Reap(call) => self.on_reap(call),
+                TimerRef::Registrar => {
+                    if self.registrar_armed == Some(at) {
+                        self.registrar_armed = None;
+                        for seat in self.registrar.expire(now) {
+                            self.events.push_back(Event::SeatUnregistered { seat });
+                        }
+                        self.arm_registrar();
+                    }
+                }
+            }
+        }
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.peek().map(|Reverse((at, _))| *at)
+    }
+
+    /// The next message to send, in the order the core produced them.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// The next event for the platform.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    fn transmit(&mut self, to: Peer, bytes: Bytes) {
+        self.stats.transmitted += 1;
+        self.transmits.push_back(Transmit { to, bytes });
+    }
+
+    // ---- requests -------------------------------------------------------------------------
+
+    fn on_request(&mut self, now: Instant, from: Peer, req: Box<ValidRequest>) {
+        let key = ServerKey::of(&req);
+        if req.method == Method::Ack {
+            self.on_ack(now, key, req);
+            return;
+        }
+        if let Some(&id) = self.server_index.get(&key) {
+            // A retransmission: the transaction re-sends its last response.
+            if let Some(entry) = self.server.get_mut(&id) {
+                match &mut entry.tx {
+                    ServerTx::Invite(tx) => tx.on_retransmission(now),
+                    ServerTx::NonInvite(tx) => tx.on_retransmission(now),
+                }
+            }
+            self.drain_server(now, id);
+            return;
+        }
+        if req.method == Method::Cancel {
+            self.on_cancel(now, from, key, req);
+            return;
+        }
+        if let Some(to_tag) = req.to_tag.clone() {
+            let dialog = self.dialogs.get(&(req.call_id.clone(), to_tag)).copied();
+            match dialog {
+                Some((call, side)) => self.on_in_dialog(now, from, key, req, call, side),
+                None => {
+                    let id = self.open_server(now, from, key, req, None);
+                    self.respond(now, id, 481, "Call/Transaction Does Not Exist", &[], None);
+                }
+            }
+            return;
+        }
+        match req.method {
+            Method::Invite => self.on_invite(now, from, key, req),
+            Method::Register => self.on_register(now, from, key, req),
+            Method::Options => {
+                let id = self.open_server(now, from, key, req, None);
+                self.respond(
+                    now,
+                    id,
+                    200,
+                    "OK",
+                    &[
+                        ALLOW,
+                        "Accept: application/sdp",
+                        "Accept-Encoding: identity",
+                    ],
+                    None,
+                );
+            }
+            Method::Bye | Method::Info | Method::Update | Method::PRack | Method::Notify => {
+                let id = self.open_server(now, from, key, req, None);
+                self.respond(now, id, 481, "Call/Transaction Does Not Exist", &[], None);
+            }
+            _ => {
+                let id = self.open_server(now, from, key, req, None);
+                self.respond(now, id, 405, "Method Not Allowed", &[ALLOW], None);
+            }
+        }
+    }
+
+    fn on_register(&mut self, now: Instant, from: Peer, key: ServerKey, req: Box<ValidRequest>) {
+        let outcome =
+            self.registrar
+                .handle_register(now, from, &req.request, &req.call_id, req.cseq);
+        let id = self.open_server(now, from, key, req, None);
+        match outcome {
+            RegisterOutcome::Ok {
+                seat,
+                contact_headers,
+                changed,
+            } => {
+                let extra: Vec<&str> = contact_headers.iter().map(String::as_str).collect();
+                self.respond(now, id, 200, "OK", &extra, None);
+                if changed == BindingChange::Added {
+                    self.events.push_back(Event::SeatRegistered { seat });
+                } else if changed == BindingChange::Removed && contact_headers.is_empty() {
+                    self.events.push_back(Event::SeatUnregistered { seat });
+                }
+                self.arm_registrar();
+            }
+            RegisterOutcome::Challenge { headers } => {
+                let extra: Vec<&str> = headers.iter().map(String::as_str).collect();
+                self.respond(now, id, 401, "Unauthorized", &extra, None);
+            }
+            RegisterOutcome::Reject {
+                status,
+                reason,
+                headers,
+            } => {
+                let extra: Vec<&str> = headers.iter().map(String::as_str).collect();
+                self.respond(now, id, status, reason, &extra, None);
+            }
+        }
+    }
+
+    fn on_ack(&mut self, now: Instant, key: ServerKey, req: Box<ValidRequest>) {
+        // An ACK for a non-2xx final carries the INVITE's branch (RFC 3261 §17.1.1.3).
+        if let Some(&id) = self.server_index.get(&key) {
+            let for_2xx = match self.server.get_mut(&id).map(|e| &mut e.tx) {
+                Some(ServerTx::Invite(tx)) => tx.on_ack(now),
+                _ => false,
+            };
+            self.drain_server(now, id);
+            if !for_2xx {
+                return;
+            }
+        }
+        // An ACK for a 2xx is its own transaction, matched to the dialog (§13.2.2.4).
+        let Some(to_tag) = req.to_tag.clone() else {
+            return;
+        };
+        if let Some(&(call, side)) = self.dialogs.get(&(req.call_id.clone(), to_tag)) {
+            self.on_dialog_ack(now, call, side, req);
+        }
+    }
+
+    // ---- responses ------------------------------------------------------------------------
+
+    fn on_response(&mut self, now: Instant, resp: Box<ValidResponse>) {
+        let key = (resp.branch.clone(), resp.cseq_method);
+        let Some(&id) = self.client_index.get(&key) else {
+            self.stats.stray_responses += 1;
+            return;
+        };
+        let Some(entry) = self.client.get_mut(&id) else {
+            return;
+        };
+        let pass = match &mut entry.tx {
+            ClientTx::Invite(tx) => {
+                let template = entry.ack.as_ref();
+                let to_tag = resp.to_tag.as_deref();
+                tx.on_response(now, resp.status, || match template {
+                    Some(t) => build_ack(t, to_tag),
+                    None => Bytes::new(),
+                })
+            }
+            ClientTx::NonInvite(tx) => tx.on_response(now, resp.status),
+        };
+        let purpose = entry.purpose;
+        self.drain_client(now, id);
+        if !pass {
+            return;
+        }
+        match purpose {
+            ClientPurpose::SeatInvite { call } => self.on_seat_invite_response(now, call, resp),
+            purpose @ ClientPurpose::Relay { .. } => self.on_relay_response(now, purpose, resp),
+            ClientPurpose::Bye | ClientPurpose::Cancel => {}
+        }
+    }
+
+    // ---- transactions ---------------------------------------------------------------------
+
+    fn open_server(
+        &mut self,
+        now: Instant,
+        peer: Peer,
+        key: ServerKey,
+        request: Box<ValidRequest>,
+        call: Option<u64>,
+    ) -> u64 {
+        let reliable = peer.transport.is_reliable();
+        let tx = if request.method == Method::Invite {
+            ServerTx::Invite(ServerInvite::new(now, reliable, self.config.timers))
+        } else {
+            ServerTx::NonInvite(ServerNonInvite::new(now, reliable, self.config.timers))
+        };
+        let id = self.ids.next();
+        self.server_index.insert(key.clone(), id);
+        self.server.insert(
+            id,
+            ServerEntry {
+                key,
+                tx,
+                peer,
+                request,
+                call,
+                armed: None,
+            },
+        );
+        id
+    }
+
+    /// Send a response on a server transaction. `to_tag` comes from the call's dialog when
+    /// there is one; otherwise a fresh tag is made for final responses.
+    fn respond(
+        &mut self,
+        now: Instant,
+        id: u64,
+        status: u16,
+        reason: &str,
+        extra: &[&str],
+        body: Option<(&str, &[u8])>,
+    ) {
+        let tag = self.local_tag_for(id, status);
+        self.respond_tagged(now, id, status, reason, tag.as_deref(), extra, body);
+    }
+
+    fn local_tag_for(&mut self, id: u64, status: u16) -> Option<String> {
+        let entry = self.server.get(&id)?;
+        if entry.request.to_tag.is_some() || status == 100 {
+            return None;
+        }
+        if let Some(call) = entry.call.and_then(|c| self.calls.get(&c)) {
+            return Some(call.a.local_tag.clone());
+        }
+        Some(self.ids.tag())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn respond_tagged(
+        &mut self,
+        now: Instant,
+        id: u64,
+        status: u16,
+        reason: &str,
+        to_tag: Option<&str>,
+        extra: &[&str],
+        body: Option<(&str, &[u8])>,
+    ) {
+        let Some(entry) = self.server.get_mut(&id) else {
+            return;
+        };
+        let bytes = validate::response_to(&entry.request, status, reason, to_tag, extra, body);
+        match &mut entry.tx {
+            ServerTx::Invite(tx) => tx.respond(now, status, bytes),
+            ServerTx::NonInvite(tx) => tx.respond(now, status, bytes),
+        };
+        self.drain_server(now, id);
+    }
+
+    fn open_client(
+        &mut self,
+        now: Instant,
+        peer: Peer,
+        key: (String, Method),
+        request: Bytes,
+        purpose: ClientPurpose,
+        ack: Option<AckTemplate>,
+    ) -> u64 {
+        let method = key.1;
+        let reliable = peer.transport.is_reliable();
+        let tx = if method == Method::Invite {
+            ClientTx::Invite(ClientInvite::new(
+                now,
+                request,
+                reliable,
+                self.config.timers,
+            ))
+        } else {
+            ClientTx::NonInvite(ClientNonInvite::new(
+                now,
+                request,
+                reliable,
+                self.config.timers,
+            ))
+        };
+        let id = self.ids.next();
+        self.client_index.insert(key.clone(), id);
+        self.client.insert(
+            id,
+            ClientEntry {
+                key,
+                tx,
+                peer,
+                purpose,
+                ack,
+                armed: None,
+            },
+        );
+        self.drain_client(now, id);
+        id
+    }
+
+    fn drain_server(&mut self, now: Instant, id: u64) {
+        let mut no_ack = false;
+        let mut terminated = false;
+        let Some(entry) = self.server.get_mut(&id) else {
+            return;
+        };
+        let peer = entry.peer;
+        loop {
+            let action = match &mut entry.tx {
+                ServerTx::Invite(tx) => tx.poll_action(),
+                ServerTx::NonInvite(tx) => tx.poll_action(),
+            };
+            match action {
+                Some(Action::Transmit(bytes)) => {
+                    self.stats.transmitted += 1;
+                    self.transmits.push_back(Transmit { to: peer, bytes });
+                }
+                Some(Action::NoAckFor2xx) => no_ack = true,
+                Some(Action::Timeout(_)) => {}
+                Some(Action::Terminated) => terminated = true,
+                None => break,
+            }
+        }
+        let call = entry.call;
+        if terminated {
+            if let Some(entry) = self.server.remove(&id) {
+                self.server_index.remove(&entry.key);
+            }
+        } else {
+            let next = match &entry.tx {
+                ServerTx::Invite(tx) => tx.poll_timeout(),
+                ServerTx::NonInvite(tx) => tx.poll_timeout(),
+            };
+            if next != entry.armed {
+                entry.armed = next;
+                if let Some(at) = next {
+                    self.timers.push(Reverse((at, TimerRef::Server(id))));
+                }
+            }
+        }
+        if no_ack {
+            if let Some(call) = call {
+                self.on_no_ack(now, call, id);
+            }
+        }
+    }
+
+    fn drain_client(&mut self, now: Instant, id: u64) {
+        let mut timed_out = false;
+        let mut terminated = false;
+        let Some(entry) = self.client.get_mut(&id) else {
+            return;
+        };
+        let peer = entry.peer;
+        loop {
+            let action = match &mut entry.tx {
+                ClientTx::Invite(tx) => tx.poll_action(),
+                ClientTx::NonInvite(tx) => tx.poll_action(),
+            };
+            match action {
+                Some(Action::Transmit(bytes)) => {
+                    self.stats.transmitted += 1;
+                    self.transmits.push_back(Transmit { to: peer, bytes });
+                }
+                Some(Action::Timeout(_)) => timed_out = true,
+                Some(Action::NoAckFor2xx) => {}
+                Some(Action::Terminated) => terminated = true,
+                None => break,
+            }
+        }
+        let purpose = entry.purpose;
+        if terminated {
+            if let Some(entry) = self.client.remove(&id) {
+                self.client_index.remove(&entry.key);
+            }
+        } else {
+            let next = match &entry.tx {
+                ClientTx::Invite(tx) => tx.poll_timeout(),
+                ClientTx::NonInvite(tx) => tx.poll_timeout(),
+            };
+            if next != entry.armed {
+                entry.armed = next;
+                if let Some(at) = next {
+                    self.timers.push(Reverse((at, TimerRef::Client(id))));
+                }
+            }
+        }
+        if timed_out {
+            // Timer B/F: the TU acts as if a 408 had arrived (RFC 3261 §17.1.1.2).
+            match purpose {
+                ClientPurpose::SeatInvite { call } => self.on_seat_timeout(now, call),
+                ClientPurpose::Relay { origin, .. } => self.on_relay_timeout(now, origin),
+                ClientPurpose::Bye | ClientPurpose::Cancel => {}
+            }
+        }
+    }
+
+    fn arm_registrar(&mut self) {
+        let next = self.registrar.poll_timeout();
+        if next != self.registrar_armed {
+            self.registrar_armed = next;
+            if let Some(at) = next {
+                self.timers.push(Reverse((at, TimerRef::Registrar)));
+            }
+        }
+    }
+
+    fn arm_ring(&mut self, call: u64, at: Instant) {
+        self.timers.push(Reverse((at, TimerRef::Ring(call))));
+    }
+
+    fn arm_reap(&mut self, call: u64, at: Instant) {
+        self.timers.push(Reverse((at, TimerRef::Reap(call))));
+    }
+}
+
+/// Our Contact URI for a leg on `transport`.
+fn contact_uri(sent_by: &str, transport: Transport) -> String {
+    match transport {
+        Transport::Udp => format!("sip:{sent_by}"),
+        Transport::Tcp => format!("sip:{sent_by};transport=tcp"),
+    }
+}
+
+/// The methods we take part in, for Allow headers.
+const ALLOW: &str = "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, INFO";
+
+fn build_ack(t: &AckTemplate, to_tag: Option<&str>) -> Bytes {
+    crate::dialog::build_request(&crate::dialog::OutRequest {
+        method: Method::Ack,
+        uri: &t.uri,
+        via: crate::dialog::Via {
+            transport: t.via_transport,
+            sent_by: &t.sent_by,
+            branch: &t.branch,
+        },
+        max_forwards: 70,
+        from: &t.from,
+        from_tag: &t.from_tag,
+        to: &t.to,
+        to_tag,
+        call_id: &t.call_id,
+        cseq: t.cseq,
+        routes: &t.routes,
+        contact: None,
+        extra: &[],
+        body: None,
+    })
+}

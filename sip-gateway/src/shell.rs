@@ -1,0 +1,284 @@
+//! The thin tokio driver around [`Gateway`]: it owns the UDP socket, the TCP listener and its
+//! connections, and the one timer, and carries out what the core says.
+//!
+//! One task owns the core, so every message of a dialog leaves in the order the core produced
+//! it. TCP connections each have a reader task (framing only) and a writer task; they talk to
+//! the core task over channels.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::pin;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::mpsc;
+use tokio::time::{sleep_until, Instant};
+
+use crate::b2bua::{Event, Gateway, Transmit};
+use crate::peer::{Peer, Transport};
+use crate::route::Router;
+use crate::validate::{self, Frame, Limits};
+
+/// Kernel socket buffer size asked for: room for bursts of a few thousand datagrams.
+const SOCKET_BUFFER: usize = 4 * 1024 * 1024;
+/// Datagrams read per wake-up before timers and output get their turn.
+const RECV_BATCH: usize = 64;
+/// Messages queued towards one TCP connection before it counts as stuck.
+const TCP_QUEUE: usize = 1024;
+
+/// Both sockets, bound.
+#[derive(Debug)]
+pub struct Sockets {
+    /// UDP socket on the SIP address.
+    pub udp: UdpSocket,
+    /// TCP listener on the same address.
+    pub tcp: TcpListener,
+}
+
+impl Sockets {
+    /// Bind UDP and TCP on `addr` with large kernel buffers.
+    pub async fn bind(addr: SocketAddr) -> io::Result<Self> {
+        let domain = socket2::Domain::for_address(addr);
+        let udp = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
+        // Best effort: the kernel caps these at net.core.{r,w}mem_max.
+        let _ = udp.set_recv_buffer_size(SOCKET_BUFFER);
+        let _ = udp.set_send_buffer_size(SOCKET_BUFFER);
+        udp.set_nonblocking(true)?;
+        udp.bind(&addr.into())?;
+        let udp = UdpSocket::from_std(udp.into())?;
+        let tcp = TcpListener::bind(udp.local_addr()?).await?;
+        Ok(Self { udp, tcp })
+    }
+
+    /// The bound address (useful with port 0).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.udp.local_addr()
+    }
+}
+
+/// Counters the shell itself keeps (the core keeps its own in [`crate::b2bua::Stats`]).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ShellStats {
+    /// UDP sends that failed.
+    pub udp_send_errors: u64,
+    /// Messages for a TCP peer with no usable connection, or whose queue was full.
+    pub tcp_undeliverable: u64,
+    /// TCP connections accepted or opened.
+    pub tcp_connections: u64,
+}
+
+enum FromTcp {
+    Opened(SocketAddr, mpsc::Sender<Bytes>),
+    Message(SocketAddr, Bytes),
+    Closed(SocketAddr),
+}
+
+/// Run the gateway until `shutdown` completes. `on_event` sees every [`Event`] in order.
+pub async fn run<R, F>(
+    mut gateway: Gateway<R>,
+    sockets: Sockets,
+    limits: Limits,
+    shutdown: impl std::future::Future<Output = ()>,
+    mut on_event: F,
+) -> io::Result<ShellStats>
+where
+    R: Router,
+    F: FnMut(&Event, &Gateway<R>),
+{
+    let Sockets { udp, tcp } = sockets;
+    let (tcp_tx, mut tcp_rx) = mpsc::channel::<FromTcp>(4096);
+    let accept = tokio::spawn(accept_loop(tcp, tcp_tx.clone(), limits.clone()));
+    let mut connections: HashMap<SocketAddr, mpsc::Sender<Bytes>> = HashMap::new();
+    let mut stats = ShellStats::default();
+    let mut buf = vec![0u8; 65_536];
+    let mut shutdown = pin!(shutdown);
+    let far = Instant::now() + Duration::from_secs(86_400 * 365);
+    let mut timer = pin!(sleep_until(far));
+    let mut armed = far;
+
+    loop {
+        tokio::select! {
+            biased;
+            () = &mut shutdown => break,
+            received = udp.recv_from(&mut buf) => {
+                match received {
+                    Ok((n, addr)) => {
+                        let now = Instant::now().into_std();
+                        gateway.handle_message(now, Peer::udp(addr), &buf[..n]);
+                        for _ in 0..RECV_BATCH {
+                            match udp.try_recv_from(&mut buf) {
+                                Ok((n, addr)) => gateway.handle_message(now, Peer::udp(addr), &buf[..n]),
+                                Err(_) => break,
+                            }
+                        }
+                    }
+                    // ICMP port-unreachable surfaces here on Linux; it is not fatal.
+                    Err(e) => tracing::debug!(error = %e, "udp recv"),
+                }
+            }
+            Some(msg) = tcp_rx.recv() => {
+                match msg {
+                    FromTcp::Opened(addr, tx) => {
+                        stats.tcp_connections += 1;
+                        connections.insert(addr, tx);
+                    }
+                    FromTcp::Message(addr, bytes) => {
+                        gateway.handle_message(Instant::now().into_std(), Peer::tcp(addr), &bytes);
+                    }
+                    FromTcp::Closed(addr) => {
+                        connections.remove(&addr);
+                    }
+                }
+            }
+            () = &mut timer => {
+                armed = far;
+                timer.as_mut().reset(far);
+            }
+        }
+        let now = Instant::now().into_std();
+        if gateway.poll_timeout().is_some_and(|at| at <= now) {
+            gateway.handle_timeout(now);
+        }
+        while let Some(Transmit { to, bytes }) = gateway.poll_transmit() {
+            match to.transport {
+                Transport::Udp => {
+                    let sent = match udp.try_send_to(&bytes, to.addr) {
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                            udp.send_to(&bytes, to.addr).await.map(|_| ())
+                        }
+                        other => other.map(|_| ()),
+                    };
+                    if let Err(e) = sent {
+                        stats.udp_send_errors += 1;
+                        tracing::debug!(error = %e, to = %to.addr, "udp send");
+                    }
+                }
+                Transport::Tcp => {
+                    let tx = match connections.get(&to.addr) {
+                        Some(tx) => Some(tx.clone()),
+                        None => connect(to.addr, &tcp_tx, &limits).await.inspect(|tx| {
+                            stats.tcp_connections += 1;
+                            connections.insert(to.addr, tx.clone());
+                        }),
+                    };
+                    if tx.is_none_or(|tx| tx.try_send(bytes).is_err()) {
+                        stats.tcp_undeliverable += 1;
+                    }
+                }
+            }
+        }
+        while let Some(event) = gateway.poll_event() {
+            on_event(&event, &gateway);
+        }
+        let next = gateway.poll_timeout().map_or(far, Instant::from_std);
+        if next != armed {
+            armed = next;
+            timer.as_mut().reset(next);
+        }
+    }
+    accept.abort();
+    Ok(stats)
+}
+
+async fn accept_loop(listener: TcpListener, to_core: mpsc::Sender<FromTcp>, limits: Limits) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, addr)) => {
+                let _ = stream.set_nodelay(true);
+                start_connection(stream, addr, to_core.clone(), limits.clone()).await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "tcp accept");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// Open a TCP connection to a peer we must reach that has none open (e.g. a seat registered
+/// over TCP whose connection dropped). Bounded wait: the core's timers handle failure.
+async fn connect(
+    addr: SocketAddr,
+    to_core: &mpsc::Sender<FromTcp>,
+    limits: &Limits,
+) -> Option<mpsc::Sender<Bytes>> {
+    let stream = tokio::time::timeout(Duration::from_secs(2), TcpStream::connect(addr))
+        .await
+        .ok()?
+        .ok()?;
+    let _ = stream.set_nodelay(true);
+    let (tx, rx) = mpsc::channel(TCP_QUEUE);
+    spawn_connection(stream, addr, rx, to_core.clone(), limits.clone());
+    Some(tx)
+}
+
+async fn start_connection(
+    stream: TcpStream,
+    addr: SocketAddr,
+    to_core: mpsc::Sender<FromTcp>,
+    limits: Limits,
+) {
+    let (tx, rx) = mpsc::channel(TCP_QUEUE);
+    if to_core.send(FromTcp::Opened(addr, tx)).await.is_err() {
+        return;
+    }
+    spawn_connection(stream, addr, rx, to_core, limits);
+}
+
+fn spawn_connection(
+    stream: TcpStream,
+    addr: SocketAddr,
+    mut outgoing: mpsc::Receiver<Bytes>,
+    to_core: mpsc::Sender<FromTcp>,
+    limits: Limits,
+) {
+    let (mut reader, mut writer) = stream.into_split();
+    let (reject_tx, mut reject_rx) = mpsc::channel::<Bytes>(1);
+    tokio::spawn(async move {
+        loop {
+            let next = tokio::select! {
+                m = outgoing.recv() => m,
+                m = reject_rx.recv() => m,
+            };
+            let Some(bytes) = next else { break };
+            if writer.write_all(&bytes).await.is_err() {
+                break;
+            }
+        }
+        let _ = writer.shutdown().await;
+    });
+    tokio::spawn(async move {
+        let mut buf = BytesMut::with_capacity(16 * 1024);
+        'read: loop {
+            match reader.read_buf(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+            loop {
+                match validate::frame(&buf, &limits) {
+                    Frame::Complete(n) => {
+                        let message = buf.split_to(n).freeze();
+                        if to_core.send(FromTcp::Message(addr, message)).await.is_err() {
+                            break 'read;
+                        }
+                    }
+                    Frame::KeepAlive(n) => {
+                        let _ = buf.split_to(n);
+                    }
+                    Frame::Incomplete => break,
+                    Frame::Invalid(rejection) => {
+                        // The stream can't be framed any more: answer if we can, then close.
+                        if let Some(r) = rejection {
+                            let _ = reject_tx.send(r.bytes).await;
+                        }
+                        break 'read;
+                    }
+                }
+            }
+        }
+        let _ = to_core.send(FromTcp::Closed(addr)).await;
+    });
+}
