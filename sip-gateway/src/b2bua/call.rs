@@ -240,6 +240,33 @@ fn status_for_caller(seat_status: u16) -> (u16, &'static str) {
     }
 }
 
+/// Where to send requests for a seat (docs/decisions/0003): the address its Contact names when
+/// that is the address the REGISTER came from (same host, no NAT in between), else the flow the
+/// REGISTER arrived on, which is the only way back through a NAT. TCP always reuses the flow.
+fn seat_flow(contact: &str, registered_from: Peer) -> Peer {
+    if registered_from.transport != crate::peer::Transport::Udp {
+        return registered_from;
+    }
+    match contact_socket(contact) {
+        Some(addr) if addr.ip() == registered_from.addr.ip() => Peer::udp(addr),
+        _ => registered_from,
+    }
+}
+
+/// `sip:1001@127.0.0.1:5070;transport=udp` → 127.0.0.1:5070 (port 5060 when absent).
+/// None when the host is not an IP literal.
+fn contact_socket(contact: &str) -> Option<std::net::SocketAddr> {
+    let rest = contact.split_once(':')?.1;
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    let hostport = rest.split([';', '?', '>']).next()?;
+    if let Ok(addr) = hostport.parse::<std::net::SocketAddr>() {
+        return Some(addr);
+    }
+    let host = hostport.trim_start_matches('[').trim_end_matches(']');
+    let ip: std::net::IpAddr = host.parse().ok()?;
+    Some(std::net::SocketAddr::new(ip, 5060))
+}
+
 fn reason_of(resp: &ValidResponse) -> String {
     resp.response
         .reason_phrase()
@@ -310,7 +337,7 @@ impl<R: Router> Gateway<R> {
             return;
         };
         let target = binding.contact.clone();
-        let seat_peer = binding.peer;
+        let seat_peer = seat_flow(&binding.contact, binding.peer);
         let host = self.config.local_addr.ip().to_string();
         let b = Dialog {
             call_id: self.ids.call_id(&host),
@@ -1039,5 +1066,28 @@ impl<R: Router> Gateway<R> {
             self.dialogs.remove(&(call.a.call_id, call.a.local_tag));
             self.dialogs.remove(&(call.b.call_id, call.b.local_tag));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seat_flow_prefers_contact_on_the_same_host() {
+        let from = Peer::udp("127.0.0.1:40000".parse().expect("addr"));
+        assert_eq!(
+            seat_flow("sip:1001@127.0.0.1:5070;transport=UDP", from),
+            Peer::udp("127.0.0.1:5070".parse().expect("addr"))
+        );
+        // Behind NAT: the Contact names a private address; use the flow.
+        assert_eq!(seat_flow("sip:1001@192.168.1.20:5060", from), from);
+        assert_eq!(seat_flow("sip:1001@phone.example", from), from);
+        assert_eq!(
+            seat_flow("sip:1001@127.0.0.1", from),
+            Peer::udp("127.0.0.1:5060".parse().expect("addr"))
+        );
+        let tcp = Peer::tcp("127.0.0.1:40000".parse().expect("addr"));
+        assert_eq!(seat_flow("sip:1001@127.0.0.1:5070", tcp), tcp);
     }
 }
