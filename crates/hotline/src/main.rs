@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 use sip_gateway::b2bua::{Event, Gateway, GatewayConfig};
+use sip_gateway::digest::DigestAlgorithm;
 use sip_gateway::registrar::{Registrar, RegistrarConfig};
 use sip_gateway::route::SeatRouter;
 use sip_gateway::shell::{self, Sockets};
@@ -46,6 +47,10 @@ struct Serve {
     /// Seconds a seat rings before the caller is told it is unavailable.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=600))]
     ring_timeout: u64,
+    /// Digest algorithms offered to registering seats, most preferred first. Put `md5` first
+    /// for phones that read only the first challenge and know only MD5 (e.g. SIPp 3.6).
+    #[arg(long, value_delimiter = ',', default_value = "sha-256,md5", value_parser = parse_algorithm)]
+    digest_algorithms: Vec<DigestAlgorithm>,
     /// Largest SIP message accepted, in bytes.
     #[arg(long, default_value_t = 16 * 1024, value_parser = clap::value_parser!(u64).range(1024..=65_535))]
     max_message_bytes: u64,
@@ -100,7 +105,10 @@ fn serve(args: Serve) -> Result<(), String> {
         };
         let seats = credentials.as_ref().map(|c| c.len());
         let registrar = Registrar::new(
-            RegistrarConfig::new(local.ip().to_string()),
+            RegistrarConfig {
+                digest_algorithms: args.digest_algorithms.clone(),
+                ..RegistrarConfig::new(local.ip().to_string())
+            },
             credentials,
             rand::random(),
             Instant::now(),
@@ -112,7 +120,7 @@ fn serve(args: Serve) -> Result<(), String> {
             ring_timeout: Duration::from_secs(args.ring_timeout),
         };
         let gateway = Gateway::new(config, SeatRouter, registrar, rand::random());
-        print_banner(local, seats, args.ring_timeout);
+        print_banner(local, seats, &args.digest_algorithms, args.ring_timeout);
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
         };
@@ -126,16 +134,41 @@ fn serve(args: Serve) -> Result<(), String> {
     })
 }
 
-fn print_banner(sip: SocketAddr, seats: Option<usize>, ring_timeout: u64) {
+fn parse_algorithm(s: &str) -> Result<DigestAlgorithm, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "sha-256" | "sha256" => Ok(DigestAlgorithm::Sha256),
+        "md5" => Ok(DigestAlgorithm::Md5),
+        other => Err(format!(
+            "unknown digest algorithm {other:?}: use sha-256 or md5"
+        )),
+    }
+}
+
+fn print_banner(
+    sip: SocketAddr,
+    seats: Option<usize>,
+    algorithms: &[DigestAlgorithm],
+    ring_timeout: u64,
+) {
     println!(
         "hotline {} — contact-center engine for the 12345 hotline",
         env!("CARGO_PKG_VERSION")
     );
     println!("  SIP        udp+tcp {sip}");
     match seats {
-        Some(n) => println!(
-            "  registrar  {n} seat credential(s) from the secrets file; digest auth (SHA-256, MD5) required"
-        ),
+        Some(n) => {
+            let offered: Vec<&str> = algorithms
+                .iter()
+                .map(|a| match a {
+                    DigestAlgorithm::Sha256 => "SHA-256",
+                    DigestAlgorithm::Md5 => "MD5",
+                })
+                .collect();
+            println!(
+                "  registrar  {n} seat credential(s) from the secrets file; digest auth required ({})",
+                offered.join(", ")
+            );
+        }
         None => println!(
             "  registrar  no secrets file: only loopback sources may register, without authentication"
         ),
@@ -152,6 +185,8 @@ fn log_event(event: &Event) {
         Event::CallEnded { call, cause } => tracing::debug!(call, ?cause, "call ended"),
         Event::SeatRegistered { seat } => tracing::info!(seat, "seat registered"),
         Event::SeatUnregistered { seat } => tracing::info!(seat, "seat unregistered"),
+        // The caller's number is personal data: it stays out of the logs.
+        Event::CallStarted { call, dialed, .. } => tracing::debug!(call, dialed, "call started"),
         other => tracing::debug!(?other, "event"),
     }
 }

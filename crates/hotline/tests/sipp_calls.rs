@@ -31,11 +31,9 @@ fn one_call(
     service: &str,
     caller_extra: &[&str],
 ) -> (Outcome, Outcome) {
-    let seat = Sipp::seat(dir, "seat", seat_scenario)
-        .calls(1)
-        .timeout(40)
-        .spawn();
-    register_seat(dir, gw, SEAT, seat.port(), false);
+    let seat = Sipp::seat(dir, "seat", seat_scenario).calls(1).timeout(40);
+    register_seat(dir, gw, SEAT, seat.local_port, false);
+    let seat = seat.spawn();
     let caller = Sipp::caller(dir, "caller", gw, caller_scenario, service)
         .calls(1)
         .timeout(30)
@@ -57,8 +55,8 @@ fn bulk(test: &str, calls: u64, rate: u32, tcp: bool) {
     if tcp {
         seat = seat.tcp();
     }
+    register_seat(&dir, &gw, SEAT, seat.local_port, tcp);
     let seat = seat.spawn();
-    register_seat(&dir, &gw, SEAT, seat.port(), tcp);
 
     let mut caller = Sipp::new(&dir, "caller")
         .remote(gw.port)
@@ -203,9 +201,9 @@ fn caller_bye_reaches_the_seat() {
     let seat = Sipp::new(&dir, "seat")
         .args(["-sn", "uas"])
         .calls(1)
-        .timeout(30)
-        .spawn();
-    register_seat(&dir, &gw, SEAT, seat.port(), false);
+        .timeout(30);
+    register_seat(&dir, &gw, SEAT, seat.local_port, false);
+    let seat = seat.spawn();
     let caller = Sipp::new(&dir, "caller")
         .remote(gw.port)
         .args(["-sn", "uac", "-s", SEAT, "-d", "300"])
@@ -303,9 +301,9 @@ fn ring_timeout_cancels_the_seat_and_gives_480() {
 fn silent_seat_timer_b_gives_480() {
     let dir = TestDir::new("silent_seat");
     let gw = Gateway::start(&dir, &["--ring-timeout", "120"]);
-    let hole = UdpSocket::bind(("127.0.0.1", free_port())).expect("bind silent seat");
-    let hole_port = hole.local_addr().unwrap().port();
+    let hole_port = free_port();
     register_seat(&dir, &gw, SEAT, hole_port, false);
+    let hole = UdpSocket::bind(("127.0.0.1", hole_port)).expect("bind silent seat");
 
     let stop = Arc::new(AtomicBool::new(false));
     let heard = {
@@ -350,11 +348,9 @@ fn silent_seat_timer_b_gives_480() {
 fn unknown_number_gets_404() {
     let dir = TestDir::new("unknown_404");
     let gw = Gateway::start(&dir, &[]);
-    let seat = Sipp::new(&dir, "seat")
-        .args(["-sn", "uas"])
-        .timeout(30)
-        .spawn();
-    register_seat(&dir, &gw, SEAT, seat.port(), false);
+    let seat = Sipp::new(&dir, "seat").args(["-sn", "uas"]).timeout(30);
+    register_seat(&dir, &gw, SEAT, seat.local_port, false);
+    let seat = seat.spawn();
     let caller = Sipp::caller(&dir, "caller", &gw, "uac_expect_404.xml", "9999")
         .calls(1)
         .timeout(20)

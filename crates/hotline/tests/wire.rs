@@ -76,8 +76,9 @@ const SDP: &str = "v=0\r\no=raw 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.
 fn malformed_requests_get_their_rfc_answers() {
     let dir = TestDir::new("malformed");
     let mut gw = Gateway::start(&dir, &[]);
-    let seat = UdpSocket::bind(("127.0.0.1", free_port())).expect("bind seat socket");
-    register_seat(&dir, &gw, "1001", seat.local_addr().unwrap().port(), false);
+    let seat_port = free_port();
+    register_seat(&dir, &gw, "1001", seat_port, false);
+    let seat = UdpSocket::bind(("127.0.0.1", seat_port)).expect("bind seat socket");
     let p = gw.port;
 
     let echo = |id: &str, cseq: &'static str| Some((format!("{id}@127.0.0.1"), cseq));

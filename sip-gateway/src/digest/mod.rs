@@ -151,12 +151,16 @@ pub enum Rejection {
     UnknownUser,
     /// `nc` not above the last accepted for this nonce, or a qop-less nonce used twice.
     Replay,
+    /// An algorithm this server does not offer (the operator narrowed the list).
+    AlgorithmNotOffered,
 }
 
 /// A Digest server for one realm: issues challenges, verifies credentials, refuses replays.
 #[derive(Debug)]
 pub struct DigestAuth {
     realm: String,
+    /// Offered in this order, most preferred first (RFC 8760 §2.4).
+    algorithms: Vec<DigestAlgorithm>,
     nonces: NonceIssuer,
     replays: ReplayTable,
 }
@@ -172,9 +176,20 @@ impl DigestAuth {
     ) -> Self {
         Self {
             realm: realm.into(),
+            algorithms: vec![DigestAlgorithm::Sha256, DigestAlgorithm::Md5],
             nonces: NonceIssuer::new(secret, epoch, nonce_ttl),
             replays: ReplayTable::new(DEFAULT_REPLAY_CAPACITY),
         }
+    }
+
+    /// Offer these algorithms, most preferred first (default SHA-256 then MD5). Phones that
+    /// read only the first challenge and know only MD5 (SIPp 3.6, older handsets) need MD5
+    /// first. An empty list keeps the default.
+    pub fn with_algorithms(mut self, algorithms: &[DigestAlgorithm]) -> Self {
+        if !algorithms.is_empty() {
+            self.algorithms = algorithms.to_vec();
+        }
+        self
     }
 
     /// Bounds the replay table to `capacity` used nonces (default [`DEFAULT_REPLAY_CAPACITY`];
@@ -204,8 +219,8 @@ impl DigestAuth {
     /// ```
     pub fn challenge_headers(&mut self, now: Instant, stale: bool) -> Vec<String> {
         let nonce = self.nonces.issue(now);
-        [DigestAlgorithm::Sha256, DigestAlgorithm::Md5]
-            .into_iter()
+        self.algorithms
+            .iter()
             .map(|alg| {
                 let mut line = String::from("WWW-Authenticate: Digest realm=");
                 // Writing into a String cannot fail.
@@ -242,6 +257,9 @@ impl DigestAuth {
     ) -> Verification {
         if credentials.realm != self.realm {
             return Verification::Rejected(Rejection::WrongRealm);
+        }
+        if !self.algorithms.contains(&credentials.algorithm) {
+            return Verification::Rejected(Rejection::AlgorithmNotOffered);
         }
         let status = self.nonces.check(now, &credentials.nonce);
         if status == NonceStatus::Invalid {

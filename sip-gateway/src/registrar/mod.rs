@@ -38,7 +38,8 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use crate::digest::{
-    AuthorizationError, DigestAuth, DigestCredentials, Verification, DEFAULT_NONCE_TTL,
+    AuthorizationError, DigestAlgorithm, DigestAuth, DigestCredentials, Verification,
+    DEFAULT_NONCE_TTL,
 };
 use crate::peer::Peer;
 use crate::sip::{Header, Request};
@@ -60,6 +61,8 @@ pub struct RegistrarConfig {
     pub nonce_ttl: Duration,
     /// Bindings kept per seat; past it the least recently refreshed go. Default 4.
     pub max_contacts_per_seat: usize,
+    /// Digest algorithms offered, most preferred first. Default SHA-256, MD5.
+    pub digest_algorithms: Vec<DigestAlgorithm>,
 }
 
 impl RegistrarConfig {
@@ -72,6 +75,7 @@ impl RegistrarConfig {
             default_expires: 3600,
             nonce_ttl: DEFAULT_NONCE_TTL,
             max_contacts_per_seat: 4,
+            digest_algorithms: vec![DigestAlgorithm::Sha256, DigestAlgorithm::Md5],
         }
     }
 }
@@ -232,7 +236,8 @@ impl Registrar {
         nonce_secret: [u8; 32],
         epoch: Instant,
     ) -> Self {
-        let auth = DigestAuth::new(config.domain.clone(), nonce_secret, epoch, config.nonce_ttl);
+        let auth = DigestAuth::new(config.domain.clone(), nonce_secret, epoch, config.nonce_ttl)
+            .with_algorithms(&config.digest_algorithms);
         Self {
             config,
             credentials,

@@ -407,6 +407,14 @@ impl Sipp {
         self
     }
 
+    /// Use this local port (`-p`) instead of the one picked at construction.
+    pub fn local_port(mut self, port: u16) -> Self {
+        let i = self.args.iter().position(|a| a == "-p").expect("-p") + 1;
+        self.args[i] = port.to_string();
+        self.local_port = port;
+        self
+    }
+
     /// `-t t1`: one TCP connection.
     pub fn tcp(mut self) -> Self {
         self.tcp = true;
@@ -658,7 +666,9 @@ pub fn failure(what: &str, runs: &[&Outcome], gw: &Gateway) -> String {
 }
 
 /// Register `seat` with the gateway, its Contact pointing at `contact_port`
-/// (benches/sipp/register.xml); panics unless SIPp exits 0.
+/// (benches/sipp/register.xml), from a port of its own; panics unless SIPp exits 0.
+/// The tests register before the seat listens: a call must go to the Contact, not to the
+/// REGISTER's source address.
 pub fn register_seat(dir: &TestDir, gw: &Gateway, seat: &str, contact_port: u16, tcp: bool) {
     let mut reg = Sipp::new(dir, &format!("register-{seat}"))
         .remote(gw.port)
