@@ -74,6 +74,8 @@ enum FromTcp {
     Opened(SocketAddr, mpsc::Sender<Bytes>),
     Message(SocketAddr, Bytes),
     Closed(SocketAddr),
+    /// An outbound connection attempt failed; what was queued for it is dropped.
+    Unreachable(SocketAddr),
 }
 
 /// Run the gateway until `shutdown` completes. `on_event` sees every [`Event`] in order.
@@ -92,6 +94,8 @@ where
     let (tcp_tx, mut tcp_rx) = mpsc::channel::<FromTcp>(4096);
     let accept = tokio::spawn(accept_loop(tcp, tcp_tx.clone(), limits.clone()));
     let mut connections: HashMap<SocketAddr, mpsc::Sender<Bytes>> = HashMap::new();
+    // Messages for peers we are still connecting to, in order.
+    let mut connecting: HashMap<SocketAddr, Vec<Bytes>> = HashMap::new();
     let mut stats = ShellStats::default();
     let mut buf = vec![0u8; 65_536];
     let mut shutdown = pin!(shutdown);
@@ -123,7 +127,17 @@ where
                 match msg {
                     FromTcp::Opened(addr, tx) => {
                         stats.tcp_connections += 1;
+                        for bytes in connecting.remove(&addr).unwrap_or_default() {
+                            if tx.try_send(bytes).is_err() {
+                                stats.tcp_undeliverable += 1;
+                            }
+                        }
                         connections.insert(addr, tx);
+                    }
+                    FromTcp::Unreachable(addr) => {
+                        let lost = connecting.remove(&addr).map_or(0, |q| q.len());
+                        stats.tcp_undeliverable += lost as u64;
+                        tracing::debug!(%addr, lost, "tcp connect failed");
                     }
                     FromTcp::Message(addr, bytes) => {
                         gateway.handle_message(Instant::now().into_std(), Peer::tcp(addr), &bytes);
@@ -156,18 +170,22 @@ where
                         tracing::debug!(error = %e, to = %to.addr, "udp send");
                     }
                 }
-                Transport::Tcp => {
-                    let tx = match connections.get(&to.addr) {
-                        Some(tx) => Some(tx.clone()),
-                        None => connect(to.addr, &tcp_tx, &limits).await.inspect(|tx| {
-                            stats.tcp_connections += 1;
-                            connections.insert(to.addr, tx.clone());
-                        }),
-                    };
-                    if tx.is_none_or(|tx| tx.try_send(bytes).is_err()) {
-                        stats.tcp_undeliverable += 1;
+                Transport::Tcp => match connections.get(&to.addr) {
+                    Some(tx) => {
+                        if tx.try_send(bytes).is_err() {
+                            stats.tcp_undeliverable += 1;
+                        }
                     }
-                }
+                    None => match connecting.get_mut(&to.addr) {
+                        Some(queue) => queue.push(bytes),
+                        None => {
+                            // Never stall the core on a connect: it runs on its own task and
+                            // reports back; the core's timers handle a peer that never answers.
+                            connecting.insert(to.addr, vec![bytes]);
+                            tokio::spawn(connect(to.addr, tcp_tx.clone(), limits.clone()));
+                        }
+                    },
+                },
             }
         }
         while let Some(event) = gateway.poll_event() {
@@ -198,21 +216,18 @@ async fn accept_loop(listener: TcpListener, to_core: mpsc::Sender<FromTcp>, limi
     }
 }
 
-/// Open a TCP connection to a peer we must reach that has none open (e.g. a seat registered
-/// over TCP whose connection dropped). Bounded wait: the core's timers handle failure.
-async fn connect(
-    addr: SocketAddr,
-    to_core: &mpsc::Sender<FromTcp>,
-    limits: &Limits,
-) -> Option<mpsc::Sender<Bytes>> {
-    let stream = tokio::time::timeout(Duration::from_secs(2), TcpStream::connect(addr))
-        .await
-        .ok()?
-        .ok()?;
-    let _ = stream.set_nodelay(true);
-    let (tx, rx) = mpsc::channel(TCP_QUEUE);
-    spawn_connection(stream, addr, rx, to_core.clone(), limits.clone());
-    Some(tx)
+/// Open a TCP connection to a peer we must reach that has none open (e.g. a seat whose
+/// Contact names its listening port). Bounded wait; the result is reported to the core task.
+async fn connect(addr: SocketAddr, to_core: mpsc::Sender<FromTcp>, limits: Limits) {
+    match tokio::time::timeout(Duration::from_secs(2), TcpStream::connect(addr)).await {
+        Ok(Ok(stream)) => {
+            let _ = stream.set_nodelay(true);
+            start_connection(stream, addr, to_core, limits).await;
+        }
+        _ => {
+            let _ = to_core.send(FromTcp::Unreachable(addr)).await;
+        }
+    }
 }
 
 async fn start_connection(

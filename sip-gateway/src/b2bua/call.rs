@@ -241,14 +241,15 @@ fn status_for_caller(seat_status: u16) -> (u16, &'static str) {
 }
 
 /// Where to send requests for a seat (docs/decisions/0003): the address its Contact names when
-/// that is the address the REGISTER came from (same host, no NAT in between), else the flow the
-/// REGISTER arrived on, which is the only way back through a NAT. TCP always reuses the flow.
+/// that is on the host the REGISTER came from (no NAT in between), else the flow the REGISTER
+/// arrived on, which is the only way back through a NAT. Same transport as the REGISTER; over
+/// TCP the shell reuses an open connection to that address or opens one.
 fn seat_flow(contact: &str, registered_from: Peer) -> Peer {
-    if registered_from.transport != crate::peer::Transport::Udp {
-        return registered_from;
-    }
     match contact_socket(contact) {
-        Some(addr) if addr.ip() == registered_from.addr.ip() => Peer::udp(addr),
+        Some(addr) if addr.ip() == registered_from.addr.ip() => Peer {
+            transport: registered_from.transport,
+            addr,
+        },
         _ => registered_from,
     }
 }
@@ -1088,6 +1089,10 @@ mod tests {
             Peer::udp("127.0.0.1:5060".parse().expect("addr"))
         );
         let tcp = Peer::tcp("127.0.0.1:40000".parse().expect("addr"));
-        assert_eq!(seat_flow("sip:1001@127.0.0.1:5070", tcp), tcp);
+        assert_eq!(
+            seat_flow("sip:1001@127.0.0.1:5070;transport=tcp", tcp),
+            Peer::tcp("127.0.0.1:5070".parse().expect("addr"))
+        );
+        assert_eq!(seat_flow("sip:1001@10.1.2.3:5070;transport=tcp", tcp), tcp);
     }
 }
