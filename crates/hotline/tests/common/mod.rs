@@ -238,6 +238,10 @@ impl Gateway {
                 .arg("--sip")
                 .arg(format!("127.0.0.1:{port}"))
                 .args(extra)
+                .env(
+                    "HOTLINE_LOG",
+                    std::env::var("HOTLINE_LOG").unwrap_or_else(|_| "debug".to_owned()),
+                )
                 .stdin(Stdio::null())
                 .stdout(out)
                 .stderr(err)
