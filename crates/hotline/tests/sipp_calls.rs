@@ -262,6 +262,26 @@ fn reinvite_and_update_pass_across() {
     );
 }
 
+/// re-INVITE and UPDATE from the seat pass across too, their SDP unchanged both ways.
+#[test]
+fn seat_reinvite_and_update_pass_across() {
+    let dir = TestDir::new("seat_reinvite_update");
+    let gw = Gateway::start(&dir, &[]);
+    let (caller, seat) = one_call(
+        &dir,
+        &gw,
+        "uas_seat_reinvite_update.xml",
+        "uac_answer_seat_reinvite_update.xml",
+        SEAT,
+        &[],
+    );
+    expect_all_ok(
+        "seat's re-INVITE and UPDATE relayed to the caller with their SDP, answers back",
+        &[&caller, &seat],
+        &gw,
+    );
+}
+
 /// 5. A seat that rings forever: after --ring-timeout 2 the seat's leg is CANCELled (the seat
 ///    answers 200 + 487) and the caller gets 480 about 2 s after calling.
 #[test]

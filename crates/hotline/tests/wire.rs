@@ -75,7 +75,7 @@ const SDP: &str = "v=0\r\no=raw 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.
 #[test]
 fn malformed_requests_get_their_rfc_answers() {
     let dir = TestDir::new("malformed");
-    let mut gw = Gateway::start(&dir, &[]);
+    let gw = Gateway::start(&dir, &[]);
     let seat_port = free_port();
     register_seat(&dir, &gw, "1001", seat_port, false);
     let seat = UdpSocket::bind(("127.0.0.1", seat_port)).expect("bind seat socket");
@@ -288,9 +288,10 @@ fn malformed_requests_get_their_rfc_answers() {
 
     assert!(
         problems.is_empty(),
-        "malformed input, {} problem(s):\n  {}\n--- gateway output ({}):\n{}",
+        "malformed input, {} problem(s):\n  {}\n--- gateway ({}), output ({}):\n{}",
         problems.len(),
         problems.join("\n  "),
+        gw.state(),
         gw.log.display(),
         gw.log_tail()
     );

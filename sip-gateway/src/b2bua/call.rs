@@ -268,11 +268,13 @@ fn contact_socket(contact: &str) -> Option<std::net::SocketAddr> {
     Some(std::net::SocketAddr::new(ip, 5060))
 }
 
+/// The reason phrase as the seat sent it (rsipstack keeps it only when it differs from the
+/// standard text; its `reason_phrase()` is the Reason *header*, not this).
 fn reason_of(resp: &ValidResponse) -> String {
     resp.response
-        .reason_phrase()
-        .map(str::to_owned)
-        .unwrap_or_default()
+        .wire_reason
+        .clone()
+        .unwrap_or_else(|| resp.response.status_code.text().to_owned())
 }
 
 impl<R: Router> Gateway<R> {

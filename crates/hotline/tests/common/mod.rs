@@ -17,6 +17,7 @@ use std::net::{TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -219,7 +220,7 @@ pub fn options_request(gw_port: u16, tag: &str) -> String {
 /// A `hotline serve` child process; killed on drop.
 #[derive(Debug)]
 pub struct Gateway {
-    child: Child,
+    child: Mutex<Child>,
     pub port: u16,
     pub log: PathBuf,
 }
@@ -247,7 +248,11 @@ impl Gateway {
                 .stderr(err)
                 .spawn()
                 .expect("spawn hotline");
-            let mut gw = Self { child, port, log };
+            let mut gw = Self {
+                child: Mutex::new(child),
+                port,
+                log,
+            };
             match gw.wait_ready(Duration::from_secs(15)) {
                 Ok(()) => return gw,
                 // The port may have been taken between the check and the bind: try another.
@@ -263,7 +268,7 @@ impl Gateway {
         let deadline = Instant::now() + within;
         let mut n = 0;
         while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
+            if let Some(status) = self.exited() {
                 return Err(format!("hotline exited: {status}"));
             }
             n += 1;
@@ -277,8 +282,22 @@ impl Gateway {
     }
 
     /// Whether the process is still running.
-    pub fn alive(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
+    pub fn alive(&self) -> bool {
+        self.exited().is_none()
+    }
+
+    /// How the process ended, if it did.
+    pub fn exited(&self) -> Option<ExitStatus> {
+        let mut child = self.child.lock().unwrap_or_else(|e| e.into_inner());
+        child.try_wait().ok().flatten()
+    }
+
+    /// "running", or how it ended (an unexpected exit or a kill by someone else shows here).
+    pub fn state(&self) -> String {
+        match self.exited() {
+            None => "running".to_owned(),
+            Some(status) => format!("NOT RUNNING: {status}"),
+        }
     }
 
     /// The end of the gateway's output, for failure messages.
@@ -289,8 +308,9 @@ impl Gateway {
 
 impl Drop for Gateway {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let child = self.child.get_mut().unwrap_or_else(|e| e.into_inner());
+        let _ = child.kill();
+        let _ = child.wait();
     }
 }
 
@@ -646,9 +666,10 @@ fn exit_meaning(code: i32) -> &'static str {
     }
 }
 
-/// Panic with every SIPp report and the gateway's output unless all runs exited 0.
+/// Panic with every SIPp report and the gateway's output unless all runs exited 0 and the
+/// gateway is still running.
 pub fn expect_all_ok(what: &str, runs: &[&Outcome], gw: &Gateway) {
-    if runs.iter().all(|o| o.ok()) {
+    if runs.iter().all(|o| o.ok()) && gw.alive() {
         return;
     }
     panic!("{}", failure(what, runs, gw));
@@ -662,7 +683,8 @@ pub fn failure(what: &str, runs: &[&Outcome], gw: &Gateway) -> String {
     }
     let _ = write!(
         s,
-        "--- gateway output ({}):\n{}",
+        "--- gateway ({}), output ({}):\n{}",
+        gw.state(),
         gw.log.display(),
         gw.log_tail()
     );
