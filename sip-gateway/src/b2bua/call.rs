@@ -227,6 +227,13 @@ fn response_body(resp: &ValidResponse) -> Option<(String, Vec<u8>)> {
     Some((content_type, body.clone()))
 }
 
+/// The media seam: every body that crosses from one leg to the other passes here, tagged with
+/// the side it came from. Today SDP crosses unchanged and RTP flows end to end between caller
+/// and seat; media anchoring (crates/media) rewrites connection addresses and ports here.
+fn cross_sdp(_from: Side, body: Option<(String, Vec<u8>)>) -> Option<(String, Vec<u8>)> {
+    body
+}
+
 /// What the caller hears when the seat refuses (docs/decisions/0002-seat-failure-mapping.md).
 fn status_for_caller(seat_status: u16) -> (u16, &'static str) {
     match seat_status {
@@ -289,7 +296,7 @@ impl<R: Router> Gateway<R> {
         let facts = facts(&req.request.headers);
         let dialed = req.request.uri.user().unwrap_or_default().to_owned();
         let caller = user_of(uri_of(&facts.from)).unwrap_or_default().to_owned();
-        let body = body_of(&req);
+        let body = cross_sdp(Side::Caller, body_of(&req));
         let max_forwards = req.max_forwards.saturating_sub(1);
         let a = Dialog {
             call_id: req.call_id.clone(),
@@ -481,7 +488,7 @@ impl<R: Router> Gateway<R> {
                         "Contact: <{}>",
                         contact_uri(&self.sent_by, call.a.peer.transport)
                     );
-                    let body = response_body(&resp);
+                    let body = cross_sdp(Side::Seat, response_body(&resp));
                     self.respond_tagged(
                         now,
                         tx,
@@ -555,7 +562,7 @@ impl<R: Router> Gateway<R> {
             "Contact: <{}>",
             contact_uri(&self.sent_by, call.a.peer.transport)
         );
-        let body = response_body(resp);
+        let body = cross_sdp(Side::Seat, response_body(resp));
         self.respond_tagged(
             now,
             tx,
@@ -596,7 +603,7 @@ impl<R: Router> Gateway<R> {
         }
         self.drain_server(now, waiting.server_tx);
         if let Some(cseq) = waiting.forward_cseq {
-            let body = body_of(&req);
+            let body = cross_sdp(side, body_of(&req));
             self.send_ack(now, call_id, side.other(), cseq, body);
         }
     }
@@ -721,7 +728,7 @@ impl<R: Router> Gateway<R> {
             .get_mut(&call_id)
             .map(|c| c.leg_mut(side).accept_remote_cseq(req.cseq).is_ok());
         let offer_in_request = !req.request.body().is_empty();
-        let body = body_of(&req);
+        let body = cross_sdp(side, body_of(&req));
         let id = self.open_server(now, from, key, req, Some(call_id));
         if in_order != Some(true) {
             // RFC 3261 §12.2.2: a lower CSeq in a dialog gets 500.
@@ -868,7 +875,7 @@ impl<R: Router> Gateway<R> {
                 contact_uri(&self.sent_by, c.leg(origin_side).peer.transport)
             )
         });
-        let body = response_body(&resp);
+        let body = cross_sdp(to_side, response_body(&resp));
         let mut extra: Vec<&str> = Vec::new();
         if is_2xx && matches!(method, Method::Invite | Method::Update) {
             if let Some(c) = contact.as_deref() {
