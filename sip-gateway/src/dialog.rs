@@ -62,20 +62,46 @@ impl Dialog {
     }
 
     /// Build an in-dialog request (RFC 3261 §12.2.1.1): Request-URI is the remote target,
-    /// Route headers from the route set.
-    pub fn request(&self, req: OutRequest<'_>) -> Bytes {
-        let to_tag = self.remote_tag.as_deref();
+    /// Route headers from the route set, From/To/Call-ID from the dialog.
+    pub fn request(&self, req: InDialog<'_>) -> Bytes {
         build_request(&OutRequest {
+            method: req.method,
             uri: &self.remote_target,
+            via: Via {
+                transport: self.peer.transport.via_token(),
+                sent_by: req.sent_by,
+                branch: req.branch,
+            },
+            max_forwards: 70,
             from: &self.local_uri,
             from_tag: &self.local_tag,
             to: &self.remote_uri,
-            to_tag,
+            to_tag: self.remote_tag.as_deref(),
             call_id: &self.call_id,
+            cseq: req.cseq,
             routes: &self.route_set,
-            ..req
+            contact: req.contact,
+            extra: &[],
+            body: req.body,
         })
     }
+}
+
+/// What an in-dialog request adds to the dialog's own state.
+#[derive(Debug, Clone, Copy)]
+pub struct InDialog<'a> {
+    /// Method.
+    pub method: Method,
+    /// Our host:port for the Via.
+    pub sent_by: &'a str,
+    /// A fresh branch (the RFC 3261 magic cookie first).
+    pub branch: &'a str,
+    /// CSeq number (for ACK: the INVITE's).
+    pub cseq: u32,
+    /// Contact to advertise (target-refreshing requests).
+    pub contact: Option<&'a str>,
+    /// Content-Type and body.
+    pub body: Option<(&'a str, &'a [u8])>,
 }
 
 /// Everything needed to write a request onto the wire.

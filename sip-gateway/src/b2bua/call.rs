@@ -12,7 +12,9 @@ use bytes::Bytes;
 use rsipstack::sip::{Header, Method};
 
 use super::{contact_uri, AckTemplate, Event, Gateway, ServerKey, ALLOW};
-use crate::dialog::{build_request, uri_of, user_of, without_tag, Dialog, OutRequest, Via};
+use crate::dialog::{
+    build_request, uri_of, user_of, without_tag, Dialog, InDialog, OutRequest, Via,
+};
 use crate::peer::Peer;
 use crate::route::{InboundCall, RouteDecision, Router};
 use crate::validate::{ValidRequest, ValidResponse};
@@ -770,24 +772,12 @@ impl<R: Router> Gateway<R> {
             let contact = contact_uri(&self.sent_by, leg.peer.transport);
             let refresh = matches!(method, Method::Invite | Method::Update);
             let leg = &call.leg(other).clone();
-            let request = leg.request(OutRequest {
+            let request = leg.request(InDialog {
                 method,
-                uri: "",
-                via: Via {
-                    transport: leg.peer.transport.via_token(),
-                    sent_by: &self.sent_by,
-                    branch: &branch,
-                },
-                max_forwards: 70,
-                from: "",
-                from_tag: "",
-                to: "",
-                to_tag: None,
-                call_id: "",
+                sent_by: &self.sent_by,
+                branch: &branch,
                 cseq,
-                routes: &[],
                 contact: refresh.then_some(contact.as_str()),
-                extra: &[],
                 body: body.as_ref().map(|(t, b)| (t.as_str(), b.as_slice())),
             });
             let ack = (method == Method::Invite).then(|| AckTemplate {
@@ -993,24 +983,12 @@ impl<R: Router> Gateway<R> {
         }
         let cseq = leg.next_cseq();
         let leg = call.leg(side);
-        let request = leg.request(OutRequest {
+        let request = leg.request(InDialog {
             method: Method::Bye,
-            uri: "",
-            via: Via {
-                transport: leg.peer.transport.via_token(),
-                sent_by: &self.sent_by,
-                branch: &branch,
-            },
-            max_forwards: 70,
-            from: "",
-            from_tag: "",
-            to: "",
-            to_tag: None,
-            call_id: "",
+            sent_by: &self.sent_by,
+            branch: &branch,
             cseq,
-            routes: &[],
             contact: None,
-            extra: &[],
             body: None,
         });
         let peer = leg.peer;
@@ -1038,24 +1016,12 @@ impl<R: Router> Gateway<R> {
             return;
         };
         let leg = call.leg(side);
-        let request = leg.request(OutRequest {
+        let request = leg.request(InDialog {
             method: Method::Ack,
-            uri: "",
-            via: Via {
-                transport: leg.peer.transport.via_token(),
-                sent_by: &self.sent_by,
-                branch: &branch,
-            },
-            max_forwards: 70,
-            from: "",
-            from_tag: "",
-            to: "",
-            to_tag: None,
-            call_id: "",
+            sent_by: &self.sent_by,
+            branch: &branch,
             cseq,
-            routes: &[],
             contact: None,
-            extra: &[],
             body: body.as_ref().map(|(t, b)| (t.as_str(), b.as_slice())),
         });
         let peer = leg.peer;
