@@ -1,5 +1,7 @@
 //! Criterion benches of the pure cores: validating one message, and one whole call through
 //! the gateway core (both legs, every message a real call exchanges) with no sockets.
+// The fake clock starts from the real one, once.
+#![allow(clippy::disallowed_methods)]
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};

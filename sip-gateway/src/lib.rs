@@ -17,20 +17,15 @@
 
 pub use rsipstack::sip;
 
-#[cfg(not(helper_only))]
 pub mod b2bua;
-#[cfg(not(helper_only))]
 pub mod dialog;
 pub mod digest;
 pub mod peer;
 pub mod registrar;
-#[cfg(not(helper_only))]
 pub mod route;
-#[cfg(not(helper_only))]
 pub mod shell;
 pub mod transaction;
 pub mod validate;
 
-#[cfg(not(helper_only))]
 pub use b2bua::{Event, Gateway, GatewayConfig};
 pub use peer::{Peer, Transport};

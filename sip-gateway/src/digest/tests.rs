@@ -1,3 +1,5 @@
+// Tests start their fake clock from the real one, once.
+#![allow(clippy::disallowed_methods)]
 use std::time::{Duration, Instant};
 
 use proptest::prelude::*;

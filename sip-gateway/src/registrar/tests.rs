@@ -1,5 +1,8 @@
 //! Registrar tests on a fake clock: a start `Instant` plus `Duration`s.
 
+// Tests start their fake clock from the real one, once.
+#![allow(clippy::disallowed_methods)]
+
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
