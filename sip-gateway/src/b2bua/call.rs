@@ -771,7 +771,7 @@ impl<R: Router> Gateway<R> {
             let branch = self.ids.branch();
             let contact = contact_uri(&self.sent_by, leg.peer.transport);
             let refresh = matches!(method, Method::Invite | Method::Update);
-            let leg = &call.leg(other).clone();
+            let leg = call.leg(other);
             let request = leg.request(InDialog {
                 method,
                 sent_by: &self.sent_by,
