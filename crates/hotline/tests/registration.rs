@@ -98,24 +98,19 @@ fn sha256_digest_registers_and_a_replayed_nc_is_refused() {
         )
     };
 
-    let wrong = raw_exchange_on(
-        &sock,
-        gw.port,
-        register(gw.port, local, 2, Some(&authorization("00000001", false))).as_bytes(),
-        wait,
-    );
+    let send = |cseq: u32, nc: &str, password_ok: bool| {
+        let request = register(gw.port, local, cseq, Some(&authorization(nc, password_ok)));
+        raw_exchange_on(&sock, gw.port, request.as_bytes(), wait)
+    };
+
+    let wrong = send(2, "00000001", false);
     assert_eq!(
         wrong.last().and_then(|m| status_code(m)),
         Some(401),
         "wrong password: {wrong:?}"
     );
 
-    let ok = raw_exchange_on(
-        &sock,
-        gw.port,
-        register(gw.port, local, 3, Some(&authorization("00000002", true))).as_bytes(),
-        wait,
-    );
+    let ok = send(3, "00000002", true);
     let ok = ok.last().expect("an answer");
     assert_eq!(
         status_code(ok),
@@ -132,12 +127,7 @@ fn sha256_digest_registers_and_a_replayed_nc_is_refused() {
     );
 
     // The same nc again is a replay, even with a higher CSeq.
-    let replay = raw_exchange_on(
-        &sock,
-        gw.port,
-        register(gw.port, local, 4, Some(&authorization("00000002", true))).as_bytes(),
-        wait,
-    );
+    let replay = send(4, "00000002", true);
     assert_eq!(
         replay.last().and_then(|m| status_code(m)),
         Some(401),
