@@ -4,6 +4,7 @@
 //! today is listed in the start-up banner; nothing there is claimed before it works.
 
 mod secrets;
+mod staffing_cmd;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -34,6 +35,8 @@ struct Cli {
 enum Command {
     /// Run the engine.
     Serve(Serve),
+    /// Seats needed for an interval's load (Erlang C, or Erlang A with --patience).
+    Staffing(staffing_cmd::StaffingArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -68,6 +71,16 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve(args) => match serve(args) {
             Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                eprintln!("hotline: {message}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Staffing(args) => match staffing_cmd::run(args) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
             Err(message) => {
                 eprintln!("hotline: {message}");
                 ExitCode::from(2)
