@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::{AcdConfig, QueueConfig, Strategy};
 use crate::error::AcdError;
+use crate::figures::{Event, FigureStore, Figures, Scope, ScopeIdx, Target, Window};
 use crate::idhash::IdMap;
 use crate::model::{
     CallId, Counters, Input, LeaveReason, Line, NotReadyReason, OfferFailure, Output, Pool,
@@ -39,6 +40,7 @@ struct CallRt {
     queue: u16,
     topic: TopicId,
     priority: Priority,
+    line: u16,
     entered: Instant,
     seq: u64,
     state: CallState,
@@ -82,6 +84,7 @@ pub struct Acd {
     topics: usize,
     short_abandon: Duration,
     max_misses: u8,
+    figs: FigureStore,
 }
 
 impl Acd {
@@ -90,6 +93,18 @@ impl Acd {
         let mut line_queue = IdMap::default();
         let mut queues_by_pool: [Vec<u16>; Pool::COUNT] = Default::default();
         let topics = cfg.topics.len();
+        let all_lines: Vec<Line> = cfg
+            .queues
+            .iter()
+            .flat_map(|q| q.lines.iter().copied())
+            .collect();
+        let figs = FigureStore::new(
+            cfg.day_start,
+            cfg.answer_within,
+            &all_lines,
+            cfg.queues.len(),
+            cfg.seats.len(),
+        );
         for (qi, q) in cfg.queues.iter().enumerate() {
             let qi = u16::try_from(qi).map_err(|_| AcdError::BadConfig("too many queues"))?;
             if q.tiers.is_empty() {
@@ -156,6 +171,7 @@ impl Acd {
             topics,
             short_abandon: cfg.short_abandon,
             max_misses: cfg.max_consecutive_misses,
+            figs,
         })
     }
 
@@ -232,6 +248,98 @@ impl Acd {
         self.counters.waiting
     }
 
+    /// Figures of a line, queue, pool or seat over a window at `now`; `None` if the scope is
+    /// unknown. Formulas: `docs/metrics.md`.
+    pub fn figures(&self, scope: Scope, window: Window, now: Instant) -> Option<Figures> {
+        let idx = match scope {
+            Scope::Line(l) => ScopeIdx::Line(self.figs.line_index(l)?),
+            Scope::Queue(q) => {
+                let i = usize::from(q.0);
+                (i < self.queues.len()).then_some(ScopeIdx::Queue(i))?
+            }
+            Scope::Pool(p) => ScopeIdx::Pool(p.index()),
+            Scope::Seat(s) => ScopeIdx::Seat(*self.seat_index.get(&s)? as usize),
+        };
+        let mut f = self.figs.figures(idx, window, now);
+        let matches = |c: &CallRt| match idx {
+            ScopeIdx::Line(i) => usize::from(c.line) == i,
+            ScopeIdx::Queue(i) => usize::from(c.queue) == i,
+            _ => false,
+        };
+        let mut oldest: Option<Instant> = None;
+        for c in self.calls.values() {
+            if c.state == CallState::Waiting && matches(c) {
+                f.waiting_now += 1;
+                oldest = Some(oldest.map_or(c.entered, |o| o.min(c.entered)));
+            }
+        }
+        f.longest_wait = oldest.map(|o| now.saturating_duration_since(o));
+        Some(f)
+    }
+
+    /// Estimated wait of a waiting call, for announcements:
+    /// `position × AHT / serving seats`, where position counts the waiting calls of its queue
+    /// served before it (plus itself), AHT is the queue's last-hour average handle time (else
+    /// last 24 h), and serving seats are signed-in, not-NotReady seats of the queue's pools.
+    /// `None` if the call is not waiting or there is no AHT sample or no serving seat.
+    pub fn estimated_wait(&self, call: CallId, now: Instant) -> Option<Duration> {
+        let rt = self
+            .calls
+            .get(&call)
+            .filter(|c| c.state == CallState::Waiting)?;
+        let rank = (Reverse(rt.priority), rt.key());
+        let ahead = self
+            .calls
+            .values()
+            .filter(|c| {
+                c.queue == rt.queue
+                    && c.state == CallState::Waiting
+                    && (Reverse(c.priority), c.key()) < rank
+            })
+            .count();
+        self.estimate(usize::from(rt.queue), ahead + 1, now)
+    }
+
+    /// Estimated wait of a call arriving now at a queue (position = waiting + 1); see
+    /// [`Acd::estimated_wait`].
+    pub fn estimated_wait_queue(&self, queue: crate::QueueId, now: Instant) -> Option<Duration> {
+        let qi = usize::from(queue.0);
+        let q = self.queues.get(qi)?;
+        let waiting: usize = q.waiting.buckets().iter().map(|b| b.calls.len()).sum();
+        self.estimate(qi, waiting + 1, now)
+    }
+
+    fn estimate(&self, qi: usize, position: usize, now: Instant) -> Option<Duration> {
+        let aht = self
+            .figs
+            .queue_aht(qi, Window::Hour, now)
+            .or_else(|| self.figs.queue_aht(qi, Window::Day, now))?;
+        let q = &self.queues[qi];
+        let serving = self
+            .seats
+            .iter()
+            .filter(|s| {
+                !matches!(s.state, SeatState::LoggedOut | SeatState::NotReady { .. })
+                    && q.cfg.tiers.iter().any(|t| t.pools.contains(&s.pool))
+            })
+            .count();
+        if serving == 0 {
+            return None;
+        }
+        let pos = u32::try_from(position).unwrap_or(u32::MAX);
+        let serving = u32::try_from(serving).unwrap_or(u32::MAX);
+        Some(aht * pos / serving)
+    }
+
+    fn target(&self, rt: &CallRt, seat: Option<u32>) -> Target {
+        Target {
+            line: (rt.line != u16::MAX).then_some(usize::from(rt.line)),
+            queue: Some(usize::from(rt.queue)),
+            pool: seat.map(|s| self.seats[s as usize].pool.index()),
+            seat: seat.map(|s| s as usize),
+        }
+    }
+
     // ---- inputs -------------------------------------------------------------------------
 
     fn call_arrived(
@@ -252,11 +360,17 @@ impl Acd {
         if self.calls.contains_key(&call) {
             return Err(AcdError::DuplicateCall(call));
         }
+        let line_ix = self
+            .figs
+            .line_index(line)
+            .and_then(|i| u16::try_from(i).ok())
+            .unwrap_or(u16::MAX);
         self.seq += 1;
         let rt = CallRt {
             queue,
             topic,
             priority,
+            line: line_ix,
             entered: now,
             seq: self.seq,
             state: CallState::Waiting,
@@ -264,6 +378,8 @@ impl Acd {
         self.calls.insert(call, rt);
         self.counters.offered += 1;
         self.counters.waiting += 1;
+        self.figs
+            .record(now, self.target(&rt, None), Event::Offered);
         let q = &mut self.queues[usize::from(queue)];
         q.waiting.insert(topic, priority, rt.key(), call);
         for tier in &q.cfg.tiers {
@@ -296,6 +412,12 @@ impl Acd {
         }
         self.calls.remove(&call);
         let short = now.saturating_duration_since(rt.entered) < self.short_abandon;
+        let ringing = match rt.state {
+            CallState::Ringing(s) => Some(s),
+            _ => None,
+        };
+        self.figs
+            .record(now, self.target(&rt, ringing), Event::Abandoned { short });
         if short {
             self.counters.abandoned_short += 1;
         } else {
@@ -336,7 +458,10 @@ impl Acd {
         st.talk_started = Some(now);
         self.counters.ringing -= 1;
         self.counters.answered += 1;
-        let within = now.saturating_duration_since(rt.entered) <= self.surge.answer_within();
+        let wait = now.saturating_duration_since(rt.entered);
+        self.figs
+            .record(now, self.target(&rt, Some(s)), Event::Answered { wait });
+        let within = wait <= self.surge.answer_within();
         self.surge.record(now, within);
         self.outputs.push_back(Output::CallLeft {
             call,
@@ -395,9 +520,15 @@ impl Acd {
         };
         self.calls.remove(&call);
         let st = &mut self.seats[s as usize];
+        let mut talk = Duration::ZERO;
         if let Some(start) = st.talk_started.take() {
-            st.talk_total += now.saturating_duration_since(start);
+            talk = now.saturating_duration_since(start);
+            st.talk_total += talk;
         }
+        let handle = talk + st.wrap_up;
+        self.figs
+            .record(now, self.target(&rt, Some(s)), Event::Handled { handle });
+        let st = &mut self.seats[s as usize];
         match now.checked_add(st.wrap_up) {
             Some(until) if st.wrap_up > Duration::ZERO => {
                 self.seq += 1;
@@ -526,6 +657,8 @@ impl Acd {
             .remove(rt.topic, rt.priority, rt.key());
         self.counters.waiting -= 1;
         self.counters.timed_out += 1;
+        self.figs
+            .record(now, self.target(&rt, None), Event::TimedOut);
         self.surge.record(now, false);
         self.outputs.push_back(Output::CallLeft {
             call,
@@ -581,7 +714,7 @@ impl Acd {
             return;
         }
         if let Some(call) = self.best_call_for(now, s) {
-            self.offer(call, s);
+            self.offer(now, call, s);
         }
     }
 
@@ -620,19 +753,25 @@ impl Acd {
             let Some(best) = self.best_call_for(now, s) else {
                 return;
             };
-            self.offer(best, s);
+            self.offer(now, best, s);
             if best == call {
                 return;
             }
         }
     }
 
-    fn offer(&mut self, call: CallId, s: u32) {
+    fn offer(&mut self, now: Instant, call: CallId, s: u32) {
         let Some(rt) = self.calls.get_mut(&call) else {
             return;
         };
         rt.state = CallState::Ringing(s);
         let rt = *rt;
+        let t = Target {
+            line: None,
+            queue: None,
+            ..self.target(&rt, Some(s))
+        };
+        self.figs.record(now, t, Event::Offered);
         let q = &mut self.queues[usize::from(rt.queue)];
         q.waiting.remove(rt.topic, rt.priority, rt.key());
         q.rr_last = Some(s);

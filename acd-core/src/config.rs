@@ -159,6 +159,12 @@ pub struct AcdConfig {
     pub short_abandon: Duration,
     /// Seed of the weighted-random strategy's generator.
     pub seed: u64,
+    /// Answers at or before this wait count as "answered within" (15-second answer rate).
+    pub answer_within: Duration,
+    /// An instant that was local midnight (e.g. `now - wall_time_since_local_midnight`),
+    /// anchoring minute buckets and the calendar day of the figures. `None`: the first event
+    /// seen is taken as midnight. See `docs/metrics.md`.
+    pub day_start: Option<std::time::Instant>,
 }
 
 impl Default for AcdConfig {
@@ -172,6 +178,8 @@ impl Default for AcdConfig {
             max_consecutive_misses: 3,
             short_abandon: Duration::from_secs(5),
             seed: 0x1234_5678,
+            answer_within: Duration::from_secs(15),
+            day_start: None,
         }
     }
 }

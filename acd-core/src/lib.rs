@@ -61,6 +61,7 @@
 mod acd;
 mod config;
 mod error;
+mod figures;
 mod idhash;
 mod model;
 mod queue;
@@ -73,8 +74,11 @@ pub use config::{
     AcdConfig, MaxWait, PoolConfig, QueueConfig, SeatConfig, Strategy, SurgeConfig, Tier,
 };
 pub use error::AcdError;
+pub use figures::{Figures, Scope, Window};
 pub use model::{
     CallId, Counters, Exit, Input, LeaveReason, Line, NotReadyReason, OfferFailure, Output, Pool,
     Priority, QueueId, SeatId, SeatRequest, SeatState, Skill, SurgeReason, TopicId,
 };
+pub mod plan;
+pub mod simulation;
 pub mod staffing;

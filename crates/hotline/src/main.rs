@@ -4,6 +4,7 @@
 //! today is listed in the start-up banner; nothing there is claimed before it works.
 
 mod secrets;
+mod simulate_cmd;
 mod staffing_cmd;
 
 use std::net::SocketAddr;
@@ -37,6 +38,8 @@ enum Command {
     Serve(Serve),
     /// Seats needed for an interval's load (Erlang C, or Erlang A with --patience).
     Staffing(staffing_cmd::StaffingArgs),
+    /// Simulate a day of Zhengzhou traffic through the distributor, beside Erlang A.
+    Simulate(simulate_cmd::SimulateArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -71,6 +74,16 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve(args) => match serve(args) {
             Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                eprintln!("hotline: {message}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Simulate(args) => match simulate_cmd::run(args) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
             Err(message) => {
                 eprintln!("hotline: {message}");
                 ExitCode::from(2)
