@@ -85,16 +85,8 @@ pub fn zhengzhou_plan() -> AcdConfig {
         lines,
         strategy: Strategy::LongestIdle,
         tiers: vec![
-            Tier {
-                pools: vec![Pool::Intake, Pool::Surge],
-                min_level: None,
-                after: Duration::ZERO,
-            },
-            Tier {
-                pools: vec![Pool::Support],
-                min_level: None,
-                after: Duration::from_secs(60),
-            },
+            tier(&[Pool::Intake, Pool::Surge], None, 0),
+            tier(&[Pool::Support], None, 60),
         ],
         ring_timeout,
         max_wait: None,
@@ -104,21 +96,9 @@ pub fn zhengzhou_plan() -> AcdConfig {
         lines: vec![Line(12348)],
         strategy: Strategy::LongestIdle,
         tiers: vec![
-            Tier {
-                pools: vec![Pool::Intake],
-                min_level: Some(7),
-                after: Duration::ZERO,
-            },
-            Tier {
-                pools: vec![Pool::Intake, Pool::Surge],
-                min_level: None,
-                after: Duration::from_secs(30),
-            },
-            Tier {
-                pools: vec![Pool::Support],
-                min_level: None,
-                after: Duration::from_secs(60),
-            },
+            tier(&[Pool::Intake], Some(7), 0),
+            tier(&[Pool::Intake, Pool::Surge], None, 30),
+            tier(&[Pool::Support], None, 60),
         ],
         ring_timeout,
         max_wait: None,
@@ -160,4 +140,13 @@ pub fn zhengzhou_plan() -> AcdConfig {
         ..SurgeConfig::default()
     };
     cfg
+}
+
+/// A tier of `pools`, reached after `after_secs` of waiting, optionally needing a skill level.
+fn tier(pools: &[Pool], min_level: Option<u8>, after_secs: u64) -> Tier {
+    Tier {
+        pools: pools.to_vec(),
+        min_level,
+        after: Duration::from_secs(after_secs),
+    }
 }

@@ -71,34 +71,21 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    match cli.command {
-        Command::Serve(args) => match serve(args) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(message) => {
-                eprintln!("hotline: {message}");
-                ExitCode::from(2)
-            }
-        },
-        Command::Simulate(args) => match simulate_cmd::run(args) {
-            Ok(text) => {
-                print!("{text}");
-                ExitCode::SUCCESS
-            }
-            Err(message) => {
-                eprintln!("hotline: {message}");
-                ExitCode::from(2)
-            }
-        },
-        Command::Staffing(args) => match staffing_cmd::run(args) {
-            Ok(text) => {
-                print!("{text}");
-                ExitCode::SUCCESS
-            }
-            Err(message) => {
-                eprintln!("hotline: {message}");
-                ExitCode::from(2)
-            }
-        },
+    // Every subcommand ends the same way: its text on stdout, or one error line and exit 2.
+    let outcome = match cli.command {
+        Command::Serve(args) => serve(args).map(|()| String::new()),
+        Command::Simulate(args) => simulate_cmd::run(args),
+        Command::Staffing(args) => staffing_cmd::run(args),
+    };
+    match outcome {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("hotline: {message}");
+            ExitCode::from(2)
+        }
     }
 }
 
