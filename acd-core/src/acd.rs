@@ -122,11 +122,15 @@ impl Acd {
             }
         }
         let used = |s: Strategy| cfg.queues.iter().any(|q| q.strategy == s);
-        let idle = IdleIndex::new(Orderings {
-            by_calls: used(Strategy::FewestCalls),
-            by_talk: used(Strategy::LeastTalkTime),
-            by_seat: used(Strategy::RoundRobin),
-        });
+        let idle = IdleIndex::new(
+            Orderings {
+                by_calls: used(Strategy::FewestCalls),
+                by_talk: used(Strategy::LeastTalkTime),
+                by_seat: used(Strategy::RoundRobin),
+                by_weight: used(Strategy::WeightedRandom),
+            },
+            cfg.seats.len(),
+        );
         let mut seats = Vec::with_capacity(cfg.seats.len());
         let mut seat_index = IdMap::default();
         for sc in &cfg.seats {
@@ -187,7 +191,8 @@ impl Acd {
             Input::CallAbandoned { call } => self.call_abandoned(now, call)?,
             Input::OfferAnswered { call, seat } => self.offer_answered(now, call, seat)?,
             Input::OfferFailed { call, seat, why } => self.offer_failed(now, call, seat, why)?,
-            Input::CallEnded { call } => self.call_ended(now, call)?,
+            Input::CallEnded { call } => self.call_ended(now, call, false)?,
+            Input::CallTransferred { call } => self.call_ended(now, call, true)?,
             Input::SeatState { seat, state } => self.seat_request(now, seat, state)?,
             Input::SurgeManual { open } => self.surge_manual(now, open),
         }
@@ -513,7 +518,12 @@ impl Acd {
         Ok(())
     }
 
-    fn call_ended(&mut self, now: Instant, call: CallId) -> Result<(), AcdError> {
+    fn call_ended(
+        &mut self,
+        now: Instant,
+        call: CallId,
+        transferred: bool,
+    ) -> Result<(), AcdError> {
         let rt = *self.calls.get(&call).ok_or(AcdError::UnknownCall(call))?;
         let CallState::Talking(s) = rt.state else {
             return Err(AcdError::NotTalking(call));
@@ -526,8 +536,14 @@ impl Acd {
             st.talk_total += talk;
         }
         let handle = talk + st.wrap_up;
-        self.figs
-            .record(now, self.target(&rt, Some(s)), Event::Handled { handle });
+        self.figs.record(
+            now,
+            self.target(&rt, Some(s)),
+            Event::Handled {
+                handle,
+                transferred,
+            },
+        );
         let st = &mut self.seats[s as usize];
         match now.checked_add(st.wrap_up) {
             Some(until) if st.wrap_up > Duration::ZERO => {

@@ -62,7 +62,8 @@ pub struct Figures {
     pub abandoned_long: u64,
     /// Calls that reached their queue's maximum wait.
     pub timed_out: u64,
-    /// Calls transferred; always 0 (no transfer input exists yet).
+    /// Answered calls whose seat handed them on ([`crate::Input::CallTransferred`]); a
+    /// subset of `handled`.
     pub transferred: u64,
     /// answered / (answered + abandoned + timed out).
     pub answer_rate: Option<f64>,
@@ -98,6 +99,7 @@ struct Bucket {
     abandoned_long: u32,
     timed_out: u32,
     handled: u32,
+    transferred: u32,
     answer_wait_ms: u64,
     handle_ms: u64,
 }
@@ -111,6 +113,7 @@ impl Bucket {
         self.abandoned_long += o.abandoned_long;
         self.timed_out += o.timed_out;
         self.handled += o.handled;
+        self.transferred += o.transferred;
         self.answer_wait_ms += o.answer_wait_ms;
         self.handle_ms += o.handle_ms;
     }
@@ -123,7 +126,7 @@ pub(crate) enum Event {
     Answered { wait: Duration },
     Abandoned { short: bool },
     TimedOut,
-    Handled { handle: Duration },
+    Handled { handle: Duration, transferred: bool },
 }
 
 fn hist() -> Histogram<u32> {
@@ -187,8 +190,12 @@ impl ScopeFig {
                 Event::Abandoned { short: true } => b.abandoned_short += 1,
                 Event::Abandoned { short: false } => b.abandoned_long += 1,
                 Event::TimedOut => b.timed_out += 1,
-                Event::Handled { handle } => {
+                Event::Handled {
+                    handle,
+                    transferred,
+                } => {
                     b.handled += 1;
+                    b.transferred += u32::from(transferred);
                     b.handle_ms += ms(handle);
                 }
             }
@@ -356,7 +363,7 @@ impl FigureStore {
             abandoned_short: u64::from(b.abandoned_short),
             abandoned_long: u64::from(b.abandoned_long),
             timed_out: u64::from(b.timed_out),
-            transferred: 0,
+            transferred: u64::from(b.transferred),
             answer_rate: rate(b.answered, requests),
             answer_rate_excl_short: rate(b.answered, requests - b.abandoned_short),
             answered_within_rate: rate(b.answered_within, requests),

@@ -68,6 +68,7 @@ mod queue;
 mod seats;
 mod strategy;
 mod surge;
+mod weights;
 
 pub use acd::Acd;
 pub use config::{

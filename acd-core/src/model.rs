@@ -228,6 +228,13 @@ pub enum Input {
         /// The call.
         call: CallId,
     },
+    /// The seat handed the answered caller on (a blind transfer, or the seat left a three-way
+    /// call): the seat's conversation ends as with [`Input::CallEnded`] and the call counts
+    /// as transferred.
+    CallTransferred {
+        /// The call.
+        call: CallId,
+    },
     /// An agent changed their seat's state.
     SeatState {
         /// The seat.

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::SeatConfig;
 use crate::model::{Pool, SeatId, SeatState, Skill, TopicId};
+use crate::weights::Weights;
 
 /// A seat with the figures strategies need.
 #[derive(Debug)]
@@ -72,29 +73,36 @@ pub(crate) struct Orderings {
     pub(crate) by_calls: bool,
     pub(crate) by_talk: bool,
     pub(crate) by_seat: bool,
+    pub(crate) by_weight: bool,
 }
 
 type PerPool<T> = [BTreeSet<T>; Pool::COUNT];
 
 /// Ready seats per pool, ordered by each strategy key in use.
 ///
-/// Without a skill requirement, a strategy other than weighted random reads the first entry of
-/// each eligible pool (O(pools · log seats)); otherwise the caller iterates the pool's seats.
+/// Without a skill requirement, a strategy reads the first entry of each eligible pool, or
+/// draws from the pools' weight trees (O(pools · log seats)); otherwise the caller iterates
+/// the pool's seats.
 #[derive(Debug, Default)]
 pub(crate) struct IdleIndex {
     by_idle: PerPool<(Instant, u32)>,
     by_calls: Option<PerPool<(u64, Instant, u32)>>,
     by_talk: Option<PerPool<(Duration, Instant, u32)>>,
     by_seat: Option<PerPool<u32>>,
+    by_weight: Option<[Weights; Pool::COUNT]>,
 }
 
 impl IdleIndex {
-    pub(crate) fn new(o: Orderings) -> Self {
+    /// An empty index for seat indices `0..seats`.
+    pub(crate) fn new(o: Orderings, seats: usize) -> Self {
         Self {
             by_idle: Default::default(),
             by_calls: o.by_calls.then(Default::default),
             by_talk: o.by_talk.then(Default::default),
             by_seat: o.by_seat.then(Default::default),
+            by_weight: o
+                .by_weight
+                .then(|| std::array::from_fn(|_| Weights::new(seats))),
         }
     }
 
@@ -121,6 +129,9 @@ impl IdleIndex {
         if let Some(s) = &mut self.by_seat {
             s[p].insert(idx);
         }
+        if let Some(w) = &mut self.by_weight {
+            w[p].add(idx, u64::from(seat.weight));
+        }
         seat.idle_key = Some(key);
     }
 
@@ -140,6 +151,9 @@ impl IdleIndex {
         }
         if let Some(s) = &mut self.by_seat {
             s[p].remove(&idx);
+        }
+        if let Some(w) = &mut self.by_weight {
+            w[p].sub(idx, u64::from(seat.weight));
         }
     }
 
@@ -177,5 +191,10 @@ impl IdleIndex {
                 .map(|&i| (i - start, i))
                 .or_else(|| set.first().map(|&i| (i + n - start, i)))
         })
+    }
+
+    /// The idle weight trees per pool; `None` if not indexed.
+    pub(crate) const fn weights(&self) -> Option<&[Weights; Pool::COUNT]> {
+        self.by_weight.as_ref()
     }
 }

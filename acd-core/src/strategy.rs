@@ -5,6 +5,7 @@ use std::time::Instant;
 use crate::config::{Strategy, Tier};
 use crate::model::{Pool, TopicId};
 use crate::seats::{IdleIndex, Seat};
+use crate::weights::Weights;
 
 /// A small deterministic generator (SplitMix64) for the weighted-random strategy.
 #[derive(Debug, Clone)]
@@ -66,9 +67,12 @@ pub(crate) struct Want<'a> {
 }
 
 /// Reads the choice straight off the idle index when no skill level is required: the head of
-/// each eligible pool under the strategy's key. `None` when the strategy has no index
-/// (weighted random) and the seats must be scanned.
-fn indexed(want: Want<'_>, idle: &IdleIndex, n: u32) -> Option<Option<u32>> {
+/// each eligible pool under the strategy's key, or a weighted draw from the pools' weight
+/// trees. `None` when the strategy's ordering is not indexed and the seats must be scanned.
+fn indexed(want: Want<'_>, idle: &IdleIndex, n: u32, rng: &mut Rng) -> Option<Option<u32>> {
+    if want.strategy == Strategy::WeightedRandom {
+        return idle.weights().map(|w| draw(want, w, rng));
+    }
     let start = want.rr_last.map_or(0, |l| (l + 1) % n);
     let mut best: Option<(u128, Option<Instant>, u32)> = None;
     for &p in &want.tier.pools {
@@ -86,7 +90,8 @@ fn indexed(want: Want<'_>, idle: &IdleIndex, n: u32) -> Option<Option<u32>> {
             Strategy::RoundRobin => idle
                 .next_from(p, start, n)?
                 .map(|(d, i)| (u128::from(d), None, i)),
-            Strategy::WeightedRandom => return None,
+            // Drawn from the weight trees above.
+            Strategy::WeightedRandom => None,
         };
         if let Some(h) = head {
             if best.is_none_or(|b| h < b) {
@@ -95,6 +100,29 @@ fn indexed(want: Want<'_>, idle: &IdleIndex, n: u32) -> Option<Option<u32>> {
         }
     }
     Some(best.map(|b| b.2))
+}
+
+/// One weighted draw over the idle seats of the tier's eligible pools.
+fn draw(want: Want<'_>, weights: &[Weights; Pool::COUNT], rng: &mut Rng) -> Option<u32> {
+    let eligible = || {
+        want.tier
+            .pools
+            .iter()
+            .filter(|&&p| p != Pool::Surge || want.surge_open)
+            .map(|&p| &weights[p.index()])
+    };
+    let total: u64 = eligible().map(Weights::total).sum();
+    if total == 0 {
+        return None;
+    }
+    let mut r = rng.next_u64() % total;
+    for w in eligible() {
+        if r < w.total() {
+            return w.find(r);
+        }
+        r -= w.total();
+    }
+    None
 }
 
 /// Picks the idle seat for a call within one tier, or `None` if no idle seat qualifies.
@@ -119,7 +147,7 @@ fn pick(
 ) -> Option<u32> {
     let n = u32::try_from(seats.len()).unwrap_or(u32::MAX).max(1);
     if use_index && want.tier.min_level.is_none() {
-        if let Some(found) = indexed(want, idle, n) {
+        if let Some(found) = indexed(want, idle, n, rng) {
             return found;
         }
     }
@@ -208,11 +236,15 @@ mod tests {
                     Seat::new(&SeatConfig::new(SeatId(i), pool), Duration::ZERO)
                 })
                 .collect();
-            let mut idle = IdleIndex::new(Orderings {
-                by_calls: true,
-                by_talk: true,
-                by_seat: true,
-            });
+            let mut idle = IdleIndex::new(
+                Orderings {
+                    by_calls: true,
+                    by_talk: true,
+                    by_seat: true,
+                    by_weight: true,
+                },
+                64,
+            );
             for i in 0..n {
                 if rng.next_u64() % 3 == 1 {
                     continue;

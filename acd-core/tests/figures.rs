@@ -106,6 +106,41 @@ fn scripted_sequence_gives_expected_figures_per_line_and_queue() {
 }
 
 #[test]
+fn a_transfer_counts_once_per_scope_and_ends_the_conversation() {
+    let mut sim = one_seat();
+    sim.arrive(1, 12349, 0, 0);
+    sim.ready(1);
+    sim.answer(1, 1);
+    sim.advance(secs(40));
+    let out = sim.input(Input::CallTransferred { call: CallId(1) });
+    assert!(
+        out.iter().any(|o| matches!(
+            o,
+            Output::SeatChanged {
+                seat: SeatId(1),
+                ..
+            }
+        )),
+        "the seat is freed: {out:?}"
+    );
+    for scope in [
+        Scope::Line(Line(12349)),
+        Scope::Queue(QueueId(0)),
+        Scope::Pool(Pool::Intake),
+        Scope::Seat(SeatId(1)),
+    ] {
+        let f = sim.acd.figures(scope, Window::Hour, sim.now).unwrap();
+        assert_eq!(f.transferred, 1, "{scope:?}");
+        assert_eq!(f.handled, 1, "{scope:?}");
+        assert_eq!(f.answered, 1, "{scope:?}");
+    }
+    assert_eq!(
+        sim.try_input(Input::CallTransferred { call: CallId(1) }),
+        Err(AcdError::UnknownCall(CallId(1)))
+    );
+}
+
+#[test]
 fn scripted_sequence_per_pool_and_seat() {
     let sim = scripted();
     for scope in [Scope::Pool(Pool::Intake), Scope::Seat(SeatId(1))] {

@@ -237,7 +237,12 @@ fn run(ops: Vec<Op>, strategy: Pick) -> Result<(), TestCaseError> {
                 Some((c, St::Talking(s))) => {
                     m.holds.remove(&s);
                     m.calls.get_mut(&c).unwrap().st = St::Gone;
-                    Input::CallEnded { call: CallId(c) }
+                    // Some conversations end by a transfer; both free the seat alike.
+                    if i % 3 == 0 {
+                        Input::CallTransferred { call: CallId(c) }
+                    } else {
+                        Input::CallEnded { call: CallId(c) }
+                    }
                 }
                 _ => continue,
             },

@@ -536,6 +536,10 @@ fn bad_input_is_a_typed_error_and_changes_nothing() {
         Err(AcdError::NotTalking(CallId(1)))
     );
     assert_eq!(
+        sim.try_input(Input::CallTransferred { call: CallId(1) }),
+        Err(AcdError::NotTalking(CallId(1)))
+    );
+    assert_eq!(
         sim.try_input(Input::CallArrived {
             call: CallId(1),
             line: Line(12345),
