@@ -1,7 +1,8 @@
 //! Where an inbound call goes.
 //!
-//! The B2BUA asks a [`Router`] once per new inbound INVITE. This issue ships [`SeatRouter`]
-//! (dial a registered seat by its id); the call distributor plugs in through the same trait.
+//! The B2BUA asks a [`Router`] once per new inbound INVITE. [`SeatRouter`] dials a registered
+//! seat by its id; the platform (dial plan and call distributor) answers
+//! [`RouteDecision::Hold`] and drives the call through the gateway's methods.
 
 use std::time::{Duration, Instant};
 
@@ -28,6 +29,11 @@ pub enum RouteDecision {
         /// How long to ring before giving up.
         ring_timeout: Option<Duration>,
     },
+    /// Hold the caller (only 100 Trying is sent) and let the platform decide: it reads
+    /// [`crate::Event::CallStarted`], then calls [`crate::Gateway::ring_back`],
+    /// [`crate::Gateway::offer`] or [`crate::Gateway::reject`]. A seat attempt that fails
+    /// returns the caller to held ([`crate::Event::OfferFailed`]).
+    Hold,
     /// Refuse with this final response.
     Reject {
         /// Status code, e.g. 404.
@@ -78,5 +84,15 @@ impl Router for SeatRouter {
                 reason: "Not Found",
             }
         }
+    }
+}
+
+/// Every call is held for the platform to decide ([`RouteDecision::Hold`]).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct HoldRouter;
+
+impl Router for HoldRouter {
+    fn route(&mut self, _: Instant, _: &InboundCall<'_>, _: &Registrar) -> RouteDecision {
+        RouteDecision::Hold
     }
 }

@@ -67,6 +67,34 @@ pub enum EndCause {
     },
     /// Our 2xx was never acknowledged (RFC 3261 §13.3.1.4): both legs were sent BYE.
     NoAck,
+    /// The platform refused the call with this status ([`Gateway::reject`]), e.g. 404 for an
+    /// unknown number or the queue's maximum wait.
+    Rejected {
+        /// The final status the caller got.
+        status: u16,
+    },
+}
+
+/// Why ringing a seat for a held call failed; the caller stays held ([`Event::OfferFailed`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeatFailure {
+    /// The ring timeout passed; the seat's INVITE is cancelled.
+    NoAnswer,
+    /// The seat's phone answered with this final non-2xx status (busy, decline, ...).
+    Refused(u16),
+    /// The seat's phone gave no final response (Timer B) or its flow could not be reached.
+    Unreachable,
+}
+
+/// Why [`Gateway::offer`] could not ring a seat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OfferError {
+    /// No such call (it ended, or never existed).
+    UnknownCall,
+    /// The call is not held: a seat is already ringing, or it was answered.
+    NotHeld,
+    /// The seat has no live registration.
+    NotRegistered,
 }
 
 /// What a client transaction's responses are for.
@@ -91,6 +119,8 @@ pub(super) enum ClientPurpose {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum CallState {
+    /// The caller waits (ringback sent or not) for the platform to offer a seat.
+    Held,
     /// The seat's phone is being rung.
     Ringing,
     /// The seat answered; the legs are bridged.
@@ -132,6 +162,13 @@ pub(super) struct Call {
     /// ACKs we sent for 2xx responses on each leg, re-sent when the 2xx is retransmitted.
     acks_sent: [Option<(u32, Bytes)>; 2],
     awaiting_ack: [Option<AwaitAck>; 2],
+    /// The platform decides the seat ([`RouteDecision::Hold`]): a failed seat attempt returns
+    /// the call to `Held` instead of ending it.
+    managed: bool,
+    /// The ring timer of the current seat attempt; earlier attempts' timers are stale.
+    ring_deadline: Option<Instant>,
+    /// When the caller's ringback (180) is next repeated (RFC 3261 §13.3.1.1: every minute).
+    refresh_at: Option<Instant>,
 }
 
 impl Call {
@@ -236,6 +273,25 @@ fn cross_sdp(_from: Side, body: Option<(String, Vec<u8>)>) -> Option<(String, Ve
     body
 }
 
+/// How often a held caller's 180 is repeated (RFC 3261 §13.3.1.1 asks for every minute).
+const RINGBACK_REPEAT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The seat leg of a call with no seat yet: never sent on, never in the dialog index.
+fn placeholder_leg(peer: Peer) -> Dialog {
+    Dialog {
+        call_id: String::new(),
+        local_tag: String::new(),
+        remote_tag: None,
+        local_uri: String::new(),
+        remote_uri: String::new(),
+        local_cseq: 1,
+        remote_cseq: None,
+        remote_target: String::new(),
+        route_set: Vec::new(),
+        peer,
+    }
+}
+
 /// What the caller hears when the seat refuses (docs/decisions/0002-seat-failure-mapping.md).
 fn status_for_caller(seat_status: u16) -> (u16, &'static str) {
     match seat_status {
@@ -298,8 +354,6 @@ impl<R: Router> Gateway<R> {
         let facts = facts(&req.request.headers);
         let dialed = req.request.uri.user().unwrap_or_default().to_owned();
         let caller = user_of(uri_of(&facts.from)).unwrap_or_default().to_owned();
-        let body = cross_sdp(Side::Caller, body_of(&req));
-        let max_forwards = req.max_forwards.saturating_sub(1);
         let a = Dialog {
             call_id: req.call_id.clone(),
             local_tag: self.ids.tag(),
@@ -315,7 +369,8 @@ impl<R: Router> Gateway<R> {
             route_set: facts.record_route.clone(),
             peer: from,
         };
-        let a_tx = self.open_server(now, from, key, req, None);
+        let from_seat = self.seat_at(now, &caller, from);
+        let a_tx = self.open_server(now, from, key, req, Some(call_id));
         self.respond_tagged(now, a_tx, 100, "Trying", None, &[], None);
 
         let decision = self.router.route(
@@ -327,35 +382,112 @@ impl<R: Router> Gateway<R> {
             },
             &self.registrar,
         );
-        let (seat, ring_timeout) = match decision {
-            RouteDecision::Ring { seat, ring_timeout } => (seat, ring_timeout),
+        let ring = match decision {
+            RouteDecision::Ring { seat, ring_timeout } => Some((seat, ring_timeout)),
+            RouteDecision::Hold => None,
             RouteDecision::Reject { status, reason } => {
                 let tag = a.local_tag.clone();
                 self.respond_tagged(now, a_tx, status, reason, Some(&tag), &[], None);
                 return;
             }
         };
-        let Some(binding) = self.registrar.lookup(now, &seat) else {
-            let tag = a.local_tag.clone();
-            self.respond_tagged(
-                now,
-                a_tx,
-                480,
-                "Temporarily Unavailable",
-                Some(&tag),
-                &[],
-                None,
-            );
-            return;
-        };
+        self.dialogs.insert(
+            (a.call_id.clone(), a.local_tag.clone()),
+            (call_id, Side::Caller),
+        );
+        let b = placeholder_leg(a.peer);
+        self.calls.insert(
+            call_id,
+            Call {
+                a,
+                b,
+                seat: String::new(),
+                state: CallState::Held,
+                a_invite_tx: a_tx,
+                seat_invite: None,
+                acks_sent: [None, None],
+                awaiting_ack: [None, None],
+                managed: ring.is_none(),
+                ring_deadline: None,
+                refresh_at: None,
+            },
+        );
+        self.stats.calls_started += 1;
+        self.events.push_back(Event::CallStarted {
+            call: call_id,
+            dialed,
+            caller,
+            from_seat,
+        });
+        if let Some((seat, ring_timeout)) = ring {
+            let ring = ring_timeout.unwrap_or(self.config.ring_timeout);
+            if self.start_seat_leg(now, call_id, &seat, ring).is_err() {
+                let Some(call) = self.calls.get(&call_id) else {
+                    return;
+                };
+                let tag = call.a.local_tag.clone();
+                self.respond_tagged(
+                    now,
+                    a_tx,
+                    480,
+                    "Temporarily Unavailable",
+                    Some(&tag),
+                    &[],
+                    None,
+                );
+                self.end_call(call_id, EndCause::Unreachable);
+                self.remove_call(call_id);
+            }
+        }
+    }
+
+    /// The registered seat whose phone sent this INVITE: the From user has a binding whose
+    /// flow or Contact is exactly the source address.
+    fn seat_at(&self, now: Instant, caller: &str, from: Peer) -> Option<String> {
+        if caller.is_empty() || self.registrar.lookup(now, caller).is_none() {
+            return None;
+        }
+        self.registrar
+            .bindings(caller)
+            .iter()
+            .any(|b| b.peer.addr == from.addr || contact_socket(&b.contact) == Some(from.addr))
+            .then(|| caller.to_owned())
+    }
+
+    /// Ring `seat` for a held call: a new seat leg (its own dialog) carrying the caller's offer.
+    fn start_seat_leg(
+        &mut self,
+        now: Instant,
+        call_id: u64,
+        seat: &str,
+        ring_timeout: std::time::Duration,
+    ) -> Result<(), OfferError> {
+        let call = self.calls.get(&call_id).ok_or(OfferError::UnknownCall)?;
+        if call.state != CallState::Held {
+            return Err(OfferError::NotHeld);
+        }
+        let binding = self
+            .registrar
+            .lookup(now, seat)
+            .ok_or(OfferError::NotRegistered)?;
         let target = binding.contact.clone();
         let seat_peer = seat_flow(&binding.contact, binding.peer);
+        let (body, max_forwards) = self
+            .server
+            .get(&call.a_invite_tx)
+            .map(|e| {
+                (
+                    cross_sdp(Side::Caller, body_of(&e.request)),
+                    e.request.max_forwards.saturating_sub(1),
+                )
+            })
+            .unwrap_or((None, 69));
         let host = self.config.local_addr.ip().to_string();
         let b = Dialog {
             call_id: self.ids.call_id(&host),
             local_tag: self.ids.tag(),
             remote_tag: None,
-            local_uri: a.remote_uri.clone(),
+            local_uri: call.a.remote_uri.clone(),
             remote_uri: format!("<sip:{seat}@{host}>"),
             local_cseq: 1,
             remote_cseq: None,
@@ -398,47 +530,30 @@ impl<R: Router> Gateway<R> {
             cseq: 1,
             routes: Vec::new(),
         };
-        if let Some(entry) = self.server.get_mut(&a_tx) {
-            entry.call = Some(call_id);
-        }
-        self.dialogs.insert(
-            (a.call_id.clone(), a.local_tag.clone()),
-            (call_id, Side::Caller),
-        );
         self.dialogs.insert(
             (b.call_id.clone(), b.local_tag.clone()),
             (call_id, Side::Seat),
         );
-        let seat_invite = SeatInvite {
-            client_tx: 0,
-            branch: branch.clone(),
-            uri: target,
-            to: b.remote_uri.clone(),
-            got_provisional: false,
-            cancel_pending: false,
-        };
-        self.calls.insert(
-            call_id,
-            Call {
-                a,
-                b,
-                seat: seat.clone(),
-                state: CallState::Ringing,
-                a_invite_tx: a_tx,
-                seat_invite: Some(seat_invite),
-                acks_sent: [None, None],
-                awaiting_ack: [None, None],
-            },
-        );
-        self.stats.calls_started += 1;
-        self.events.push_back(Event::CallStarted {
-            call: call_id,
-            dialed,
-            caller,
-        });
+        let deadline = now + ring_timeout;
+        if let Some(call) = self.calls.get_mut(&call_id) {
+            call.seat_invite = Some(SeatInvite {
+                client_tx: 0,
+                branch: branch.clone(),
+                uri: target,
+                to: b.remote_uri.clone(),
+                got_provisional: false,
+                cancel_pending: false,
+            });
+            call.b = b;
+            call.seat = seat.to_owned();
+            call.state = CallState::Ringing;
+            call.acks_sent[Side::Seat.index()] = None;
+            call.awaiting_ack[Side::Seat.index()] = None;
+            call.ring_deadline = Some(deadline);
+        }
         self.events.push_back(Event::SeatRinging {
             call: call_id,
-            seat,
+            seat: seat.to_owned(),
         });
         let client_tx = self.open_client(
             now,
@@ -455,8 +570,139 @@ impl<R: Router> Gateway<R> {
         {
             inv.client_tx = client_tx;
         }
-        let ring = ring_timeout.unwrap_or(self.config.ring_timeout);
-        self.arm_ring(call_id, now + ring);
+        self.arm_ring(call_id, deadline);
+        Ok(())
+    }
+
+    /// Ring `seat` for a call the platform holds ([`RouteDecision::Hold`]), for at most
+    /// `ring_timeout`. If the seat does not answer, refuses or cannot be reached, the caller
+    /// stays held and [`Event::OfferFailed`] says why.
+    pub fn offer(
+        &mut self,
+        now: Instant,
+        call: u64,
+        seat: &str,
+        ring_timeout: std::time::Duration,
+    ) -> Result<(), OfferError> {
+        self.start_seat_leg(now, call, seat, ring_timeout)
+    }
+
+    /// Tell a held caller it is ringing (180), repeated every minute while the call waits so
+    /// proxies on the way keep the transaction (RFC 3261 §13.3.1.1). Returns false if the call
+    /// is unknown or already answered.
+    pub fn ring_back(&mut self, now: Instant, call_id: u64) -> bool {
+        let Some(call) = self.calls.get_mut(&call_id) else {
+            return false;
+        };
+        if !matches!(call.state, CallState::Held | CallState::Ringing) {
+            return false;
+        }
+        let at = now + RINGBACK_REPEAT;
+        call.refresh_at = Some(at);
+        let (tx, tag) = (call.a_invite_tx, call.a.local_tag.clone());
+        let contact = format!(
+            "Contact: <{}>",
+            contact_uri(&self.sent_by, call.a.peer.transport)
+        );
+        self.respond_tagged(now, tx, 180, "Ringing", Some(&tag), &[&contact], None);
+        self.timers
+            .push(std::cmp::Reverse((at, super::TimerRef::Refresh(call_id))));
+        true
+    }
+
+    pub(super) fn on_refresh(&mut self, now: Instant, at: Instant, call_id: u64) {
+        let due = self.calls.get(&call_id).is_some_and(|c| {
+            c.refresh_at == Some(at) && matches!(c.state, CallState::Held | CallState::Ringing)
+        });
+        if due {
+            self.ring_back(now, call_id);
+        }
+    }
+
+    /// End a call that has not been answered with a final `status` to the caller (e.g. 404
+    /// for an unknown number, 480 when the queue's maximum wait passes); a ringing seat is
+    /// cancelled. Returns false if the call is unknown or already answered.
+    pub fn reject(&mut self, now: Instant, call_id: u64, status: u16, reason: &str) -> bool {
+        let Some(call) = self.calls.get(&call_id) else {
+            return false;
+        };
+        match call.state {
+            CallState::Held | CallState::Ringing => {
+                self.abandon_ringing(now, call_id, EndCause::Rejected { status }, status, reason);
+                true
+            }
+            CallState::Answered | CallState::Ending => false,
+        }
+    }
+
+    /// The seat attempt of a managed call failed: drop the seat leg and hold the caller again.
+    fn seat_attempt_failed(&mut self, call_id: u64, why: SeatFailure) {
+        let Some(call) = self.calls.get_mut(&call_id) else {
+            return;
+        };
+        let seat = std::mem::take(&mut call.seat);
+        let b = std::mem::replace(&mut call.b, placeholder_leg(call.a.peer));
+        call.seat_invite = None;
+        call.acks_sent[Side::Seat.index()] = None;
+        call.awaiting_ack[Side::Seat.index()] = None;
+        call.state = CallState::Held;
+        call.ring_deadline = None;
+        self.dialogs.remove(&(b.call_id, b.local_tag));
+        self.events.push_back(Event::OfferFailed {
+            call: call_id,
+            seat,
+            why,
+        });
+    }
+
+    /// The ring timeout of a managed call passed: the seat's unresolved INVITE moves to an
+    /// entry of its own (cancelled there exactly as for a caller who left), and the caller is
+    /// held again.
+    fn detach_ringing_seat(&mut self, now: Instant, call_id: u64) {
+        let orphan_id = self.ids.next();
+        let Some(call) = self.calls.get_mut(&call_id) else {
+            return;
+        };
+        let b = std::mem::replace(&mut call.b, placeholder_leg(call.a.peer));
+        let inv = call.seat_invite.take();
+        let seat = call.seat.clone();
+        let acks = call.acks_sent[Side::Seat.index()].take();
+        let key = (b.call_id.clone(), b.local_tag.clone());
+        let can_cancel = inv.as_ref().is_some_and(|i| i.got_provisional);
+        let inv = inv.map(|mut i| {
+            i.cancel_pending = !i.got_provisional;
+            i
+        });
+        if let Some(entry) = inv.as_ref().and_then(|i| self.client.get_mut(&i.client_tx)) {
+            entry.purpose = ClientPurpose::SeatInvite { call: orphan_id };
+        }
+        let mut a = placeholder_leg(b.peer);
+        a.call_id.clear();
+        self.dialogs.insert(key, (orphan_id, Side::Seat));
+        self.calls.insert(
+            orphan_id,
+            Call {
+                a,
+                b,
+                seat,
+                state: CallState::Ending,
+                a_invite_tx: u64::MAX,
+                seat_invite: inv,
+                acks_sent: [None, acks],
+                awaiting_ack: [None, None],
+                managed: false,
+                ring_deadline: None,
+                refresh_at: None,
+            },
+        );
+        if can_cancel {
+            self.send_cancel(now, orphan_id);
+        } else {
+            // No provisional yet: CANCEL waits for one (§9.1); Timer B or the reap ends it.
+            let at = now + self.config.timers.t1 * 64;
+            self.arm_reap(orphan_id, at);
+        }
+        self.seat_attempt_failed(call_id, SeatFailure::NoAnswer);
     }
 
     pub(super) fn on_seat_invite_response(
@@ -506,6 +752,10 @@ impl<R: Router> Gateway<R> {
             _ => {
                 let status = resp.status;
                 let ending = call.state == CallState::Ending;
+                if call.managed && call.state == CallState::Ringing {
+                    self.seat_attempt_failed(call_id, SeatFailure::Refused(status));
+                    return;
+                }
                 call.seat_invite = None;
                 if ending {
                     self.remove_call(call_id);
@@ -651,6 +901,13 @@ impl<R: Router> Gateway<R> {
         let Some(call) = self.calls.get_mut(&call_id) else {
             return;
         };
+        if call.state == CallState::Held {
+            let (tx, tag) = (call.a_invite_tx, call.a.local_tag.clone());
+            self.respond_tagged(now, tx, status, reason, Some(&tag), &[], None);
+            self.end_call(call_id, cause);
+            self.remove_call(call_id);
+            return;
+        }
         if call.state != CallState::Ringing {
             return;
         }
@@ -673,7 +930,17 @@ impl<R: Router> Gateway<R> {
         }
     }
 
-    pub(super) fn on_ring_timeout(&mut self, now: Instant, call_id: u64) {
+    pub(super) fn on_ring_timeout(&mut self, now: Instant, at: Instant, call_id: u64) {
+        let Some(call) = self.calls.get(&call_id) else {
+            return;
+        };
+        if call.ring_deadline != Some(at) || call.state != CallState::Ringing {
+            return;
+        }
+        if call.managed {
+            self.detach_ringing_seat(now, call_id);
+            return;
+        }
         self.abandon_ringing(
             now,
             call_id,
@@ -687,6 +954,10 @@ impl<R: Router> Gateway<R> {
         let Some(call) = self.calls.get_mut(&call_id) else {
             return;
         };
+        if call.managed && call.state == CallState::Ringing {
+            self.seat_attempt_failed(call_id, SeatFailure::Unreachable);
+            return;
+        }
         call.seat_invite = None;
         if call.state == CallState::Ringing {
             let tx = call.a_invite_tx;
@@ -897,7 +1168,7 @@ impl<R: Router> Gateway<R> {
                 self.end_call(call_id, EndCause::HungUp { by });
                 self.remove_call(call_id);
             }
-            CallState::Ringing if by == Side::Caller => {
+            CallState::Held | CallState::Ringing if by == Side::Caller => {
                 // A BYE in the caller's early dialog ends the attempt like a CANCEL.
                 self.abandon_ringing(
                     now,
@@ -907,7 +1178,7 @@ impl<R: Router> Gateway<R> {
                     "Request Terminated",
                 );
             }
-            CallState::Ringing | CallState::Ending => {}
+            CallState::Held | CallState::Ringing | CallState::Ending => {}
         }
     }
 

@@ -30,7 +30,7 @@ use crate::transaction::{
 use crate::validate::{self, Limits, ValidRequest, ValidResponse, Verdict};
 
 use call::{Call, ClientPurpose};
-pub use call::{EndCause, Side};
+pub use call::{EndCause, OfferError, SeatFailure, Side};
 use ids::Ids;
 
 /// Settings of the gateway core.
@@ -66,6 +66,18 @@ pub enum Event {
         dialed: String,
         /// The caller's number (From user part).
         caller: String,
+        /// The registered seat whose phone placed the call (From user with a binding on the
+        /// very address the INVITE came from), e.g. for feature codes.
+        from_seat: Option<String>,
+    },
+    /// Ringing a seat for a held call failed; the caller is held again.
+    OfferFailed {
+        /// Call id.
+        call: u64,
+        /// The seat that was rung.
+        seat: String,
+        /// Why.
+        why: SeatFailure,
     },
     /// The call is ringing this seat.
     SeatRinging {
@@ -210,6 +222,7 @@ enum TimerRef {
     Server(u64),
     Client(u64),
     Ring(u64),
+    Refresh(u64),
     Reap(u64),
     Registrar,
 }
@@ -333,7 +346,8 @@ impl<R: Router> Gateway<R> {
                         }
                     }
                 }
-                TimerRef::Ring(call) => self.on_ring_timeout(now, call),
+                TimerRef::Ring(call) => self.on_ring_timeout(now, at, call),
+                TimerRef::Refresh(call) => self.on_refresh(now, at, call),
                 TimerRef::Reap(call) => self.on_reap(call),
                 TimerRef::Registrar => {
                     if self.registrar_armed == Some(at) {

@@ -1,0 +1,337 @@
+//! The contract between the HTTP API and the engine task: commands with a reply channel, and
+//! the JSON views they answer with. One task owns the engine; HTTP handlers only send it
+//! [`Command`]s and wait for the reply, so no lock is held across an await.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::record::UnixMs;
+
+/// Where a command's answer goes.
+pub type Reply<T> = oneshot::Sender<T>;
+
+/// A request to the engine task.
+#[derive(Debug)]
+pub enum Command {
+    /// Change a seat's state (`POST /api/v1/seats/{id}/state`).
+    SetSeatState {
+        /// Seat id as registered (e.g. "1001").
+        seat: String,
+        /// The wanted state.
+        request: SeatStateRequest,
+        /// The seat after the change, or why not.
+        reply: Reply<Result<SeatView, ApiError>>,
+    },
+    /// All seats (`GET /api/v1/seats`).
+    ListSeats {
+        /// Seats in configuration order.
+        reply: Reply<Vec<SeatView>>,
+    },
+    /// One seat (`GET /api/v1/seats/{id}`).
+    GetSeat {
+        /// Seat id.
+        seat: String,
+        /// The seat, or 404.
+        reply: Reply<Result<SeatView, ApiError>>,
+    },
+    /// Calls in progress (`GET /api/v1/calls`).
+    ListCalls {
+        /// Calls, oldest first.
+        reply: Reply<Vec<CallView>>,
+    },
+    /// Queues (`GET /api/v1/queues`).
+    ListQueues {
+        /// Queues in configuration order.
+        reply: Reply<Vec<QueueView>>,
+    },
+    /// Figures (`GET /api/v1/stats`). Answered only once every record behind the figures is
+    /// committed to storage.
+    Stats {
+        /// The figures.
+        reply: Reply<StatsView>,
+    },
+    /// Refresh the gauges of [`crate::metrics::Metrics`] (`GET /metrics`); counters and
+    /// histograms are kept current by the engine as events happen. Answered like `Stats`,
+    /// after the records behind the figures are committed.
+    RefreshGauges {
+        /// Done.
+        reply: Reply<()>,
+    },
+    /// Open or close the surge pool by hand (`POST /api/v1/pools/surge`).
+    Surge {
+        /// Open (true) or close (false).
+        open: bool,
+        /// Whether surge is open afterwards.
+        reply: Reply<Result<SurgeView, ApiError>>,
+    },
+}
+
+/// A cheap, cloneable handle for sending [`Command`]s.
+#[derive(Debug, Clone)]
+pub struct EngineHandle {
+    tx: mpsc::Sender<Command>,
+}
+
+impl EngineHandle {
+    /// A handle over the engine task's command channel.
+    pub const fn new(tx: mpsc::Sender<Command>) -> Self {
+        Self { tx }
+    }
+
+    /// Send a command built around a fresh reply channel and wait for the answer.
+    /// `Err` (503) when the engine has stopped.
+    pub async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, ApiError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(make(reply))
+            .await
+            .map_err(|_| ApiError::unavailable())?;
+        rx.await.map_err(|_| ApiError::unavailable())
+    }
+}
+
+/// The state a seat asks for.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case", deny_unknown_fields)]
+pub enum SeatStateRequest {
+    /// Take calls.
+    Ready {
+        /// Ignored for ready; accepted so clients may always send the field.
+        #[serde(default)]
+        reason: Option<String>,
+    },
+    /// Present but not taking calls.
+    NotReady {
+        /// Why: "break", "meal", "meeting", "training", "after_call_work", or free text.
+        #[serde(default)]
+        reason: Option<String>,
+    },
+    /// Gone.
+    LoggedOut {
+        /// Ignored.
+        #[serde(default)]
+        reason: Option<String>,
+    },
+}
+
+/// An API error: HTTP status plus a JSON body `{"error": {"code": ..., "message": ...}}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// HTTP status code (4xx, or 503 when the engine is gone).
+    pub status: u16,
+    /// Stable machine-readable code, e.g. "unknown_seat", "invalid_transition".
+    pub code: &'static str,
+    /// What went wrong, for people.
+    pub message: String,
+}
+
+impl ApiError {
+    /// 404 with `code`.
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status: 404,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// 409: the request is well-formed but impossible in the current state.
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status: 409,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// 400: malformed request.
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status: 400,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// 503: the engine task is not running.
+    pub fn unavailable() -> Self {
+        Self {
+            status: 503,
+            code: "engine_unavailable",
+            message: "the engine is not running".into(),
+        }
+    }
+}
+
+/// A seat as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SeatView {
+    /// Seat id as registered.
+    pub id: String,
+    /// Pool: "intake", "support", "surge", "expert", "leader".
+    pub pool: String,
+    /// "logged_out", "ready", "not_ready", "ringing", "talking", "wrap_up".
+    pub state: String,
+    /// Reason of not_ready.
+    pub reason: Option<String>,
+    /// Whether the seat's phone has a live registration.
+    pub registered: bool,
+    /// The call it holds (ringing or talking).
+    pub call: Option<u64>,
+    /// Skills as "topic:level".
+    pub skills: Vec<String>,
+}
+
+/// A call in progress.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CallView {
+    /// Call id.
+    pub id: u64,
+    /// The dialed line.
+    pub line: String,
+    /// "waiting", "ringing", "talking".
+    pub state: String,
+    /// Queue name while queued.
+    pub queue: Option<String>,
+    /// Topic.
+    pub topic: Option<String>,
+    /// The seat ringing or talking.
+    pub seat: Option<String>,
+    /// Milliseconds since the call entered its queue (or arrived, if never queued).
+    pub waited_ms: u64,
+}
+
+/// A queue.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QueueView {
+    /// Queue name.
+    pub name: String,
+    /// Lines feeding it.
+    pub lines: Vec<String>,
+    /// Strategy, e.g. "longest_idle".
+    pub strategy: String,
+    /// Calls waiting now.
+    pub waiting: u64,
+    /// Longest current wait.
+    pub longest_wait_ms: Option<u64>,
+    /// Estimated wait for a call arriving now.
+    pub estimated_wait_ms: Option<u64>,
+}
+
+/// Surge pool state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SurgeView {
+    /// Whether surge seats take calls now.
+    pub open: bool,
+}
+
+/// `GET /api/v1/stats`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StatsView {
+    /// When the figures were taken.
+    pub at: UnixMs,
+    /// Service targets: answer rate and the answer-within limit in seconds.
+    pub target_answer_rate: f64,
+    /// The answer-within limit (15 s).
+    pub answer_within_s: u64,
+    /// Whether the surge pool is open.
+    pub surge_open: bool,
+    /// Totals since start-up: calls offered, answered, abandoned, timed out, waiting, ringing.
+    pub totals: TotalsView,
+    /// Per line (dialed number): window name ("15m", "1h", "24h", "today") → figures.
+    pub lines: BTreeMap<String, BTreeMap<String, FiguresView>>,
+    /// Per queue name.
+    pub queues: BTreeMap<String, BTreeMap<String, FiguresView>>,
+    /// Per pool name.
+    pub pools: BTreeMap<String, BTreeMap<String, FiguresView>>,
+}
+
+/// Totals since the engine started (acd-core's running counters).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct TotalsView {
+    /// Calls that arrived at a queue.
+    pub offered: u64,
+    /// Answered by a seat.
+    pub answered: u64,
+    /// Abandoned before the short-abandon threshold.
+    pub abandoned_short: u64,
+    /// Abandoned at or after it.
+    pub abandoned_long: u64,
+    /// Reached the maximum wait.
+    pub timed_out: u64,
+    /// Waiting now.
+    pub waiting: u64,
+    /// Ringing a seat now.
+    pub ringing: u64,
+}
+
+/// acd-core's [`acd_core::Figures`] in JSON: durations in milliseconds, rates as fractions.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FiguresView {
+    /// See docs/metrics.md for every definition.
+    pub offered: u64,
+    /// Answered.
+    pub answered: u64,
+    /// Answered within the limit.
+    pub answered_within: u64,
+    /// Short abandons.
+    pub abandoned_short: u64,
+    /// Long abandons.
+    pub abandoned_long: u64,
+    /// Timed out.
+    pub timed_out: u64,
+    /// Transferred.
+    pub transferred: u64,
+    /// Handled (conversations ended).
+    pub handled: u64,
+    /// Answer rate.
+    pub answer_rate: Option<f64>,
+    /// Answer rate without short abandons.
+    pub answer_rate_excl_short: Option<f64>,
+    /// Answered-within rate.
+    pub answered_within_rate: Option<f64>,
+    /// Average speed of answer.
+    pub asa_ms: Option<u64>,
+    /// Average handle time.
+    pub aht_ms: Option<u64>,
+    /// Waiting now (lines and queues).
+    pub waiting_now: u64,
+    /// Longest current wait (lines and queues).
+    pub longest_wait_ms: Option<u64>,
+    /// Wait percentiles of answered calls.
+    pub wait_p50_ms: Option<u64>,
+    /// 90th percentile.
+    pub wait_p90_ms: Option<u64>,
+    /// 99th percentile.
+    pub wait_p99_ms: Option<u64>,
+}
+
+impl From<&acd_core::Figures> for FiguresView {
+    fn from(f: &acd_core::Figures) -> Self {
+        let ms = |d: Option<std::time::Duration>| {
+            d.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        };
+        Self {
+            offered: f.offered,
+            answered: f.answered,
+            answered_within: f.answered_within,
+            abandoned_short: f.abandoned_short,
+            abandoned_long: f.abandoned_long,
+            timed_out: f.timed_out,
+            transferred: f.transferred,
+            handled: f.handled,
+            answer_rate: f.answer_rate,
+            answer_rate_excl_short: f.answer_rate_excl_short,
+            answered_within_rate: f.answered_within_rate,
+            asa_ms: ms(f.asa),
+            aht_ms: ms(f.aht),
+            waiting_now: f.waiting_now,
+            longest_wait_ms: ms(f.longest_wait),
+            wait_p50_ms: ms(f.wait_p50),
+            wait_p90_ms: ms(f.wait_p90),
+            wait_p99_ms: ms(f.wait_p99),
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! # hotline
+//!
+//! The server that joins the SIP gateway, the dial plan and the call distributor into the
+//! running 12345 platform, plus what operators need around it:
+//!
+//! - [`config`]: the TOML plan (the Zhengzhou plan is embedded), validated with file, line and key.
+//! - [`engine`]: the sans-IO platform core (gateway + dial plan + distributor) and its tokio task.
+//! - [`record`] and [`store`]: call records, legs, queue events and seat changes in SQLite (WAL).
+//! - [`api`], [`http`] and [`metrics`]: the JSON API under `/api/v1` and `/metrics`.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod api;
+pub mod config;
+pub mod engine;
+pub mod http;
+pub mod metrics;
+pub mod record;
+pub mod store;
