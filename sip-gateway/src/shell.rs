@@ -78,18 +78,75 @@ enum FromTcp {
     Unreachable(SocketAddr),
 }
 
-/// Run the gateway until `shutdown` completes. `on_event` sees every [`Event`] in order.
-pub async fn run<R, F>(
-    mut gateway: Gateway<R>,
+/// What the shell drives: the bare [`Gateway`], or a platform core that wraps one. Every
+/// `handle_*` call may queue messages, which the shell then sends in order.
+pub trait Core {
+    /// Requests from other tasks (e.g. the HTTP API), delivered in order.
+    type Command: Send + 'static;
+    /// One datagram or framed stream message from `from`.
+    fn handle_message(&mut self, now: std::time::Instant, from: Peer, bytes: &[u8]);
+    /// Timers due at or before `now`.
+    fn handle_timeout(&mut self, now: std::time::Instant);
+    /// One command.
+    fn handle_command(&mut self, now: std::time::Instant, command: Self::Command);
+    /// When `handle_timeout` must next be called.
+    fn poll_timeout(&self) -> Option<std::time::Instant>;
+    /// The next message to send.
+    fn poll_transmit(&mut self) -> Option<Transmit>;
+}
+
+impl<R: Router> Core for Gateway<R> {
+    type Command = std::convert::Infallible;
+
+    fn handle_message(&mut self, now: std::time::Instant, from: Peer, bytes: &[u8]) {
+        Self::handle_message(self, now, from, bytes);
+        self.log_events();
+    }
+
+    fn handle_timeout(&mut self, now: std::time::Instant) {
+        Self::handle_timeout(self, now);
+        self.log_events();
+    }
+
+    fn handle_command(&mut self, _: std::time::Instant, command: Self::Command) {
+        match command {}
+    }
+
+    fn poll_timeout(&self) -> Option<std::time::Instant> {
+        Self::poll_timeout(self)
+    }
+
+    fn poll_transmit(&mut self) -> Option<Transmit> {
+        Self::poll_transmit(self)
+    }
+}
+
+impl<R: Router> Gateway<R> {
+    /// With no platform above, events are only logged.
+    fn log_events(&mut self) {
+        while let Some(event) = self.poll_event() {
+            match event {
+                Event::SeatRegistered { seat } => tracing::info!(seat, "seat registered"),
+                Event::SeatUnregistered { seat } => tracing::info!(seat, "seat unregistered"),
+                // The caller's number is personal data: it stays out of the logs.
+                Event::CallStarted { call, dialed, .. } => {
+                    tracing::debug!(call, dialed, "call started");
+                }
+                other => tracing::debug!(?other, "event"),
+            }
+        }
+    }
+}
+
+/// Run `core` until `shutdown` completes, feeding it datagrams, stream messages, timers and
+/// `commands`; returns the core (for an orderly stop) and the shell's counters.
+pub async fn run<C: Core>(
+    mut core: C,
     sockets: Sockets,
     limits: Limits,
     shutdown: impl std::future::Future<Output = ()>,
-    mut on_event: F,
-) -> io::Result<ShellStats>
-where
-    R: Router,
-    F: FnMut(&Event, &Gateway<R>),
-{
+    mut commands: mpsc::Receiver<C::Command>,
+) -> io::Result<(C, ShellStats)> {
     let Sockets { udp, tcp } = sockets;
     let (tcp_tx, mut tcp_rx) = mpsc::channel::<FromTcp>(4096);
     let accept = tokio::spawn(accept_loop(tcp, tcp_tx.clone(), limits.clone()));
@@ -111,10 +168,10 @@ where
                 match received {
                     Ok((n, addr)) => {
                         let now = Instant::now().into_std();
-                        gateway.handle_message(now, Peer::udp(addr), &buf[..n]);
+                        core.handle_message(now, Peer::udp(addr), &buf[..n]);
                         for _ in 0..RECV_BATCH {
                             match udp.try_recv_from(&mut buf) {
-                                Ok((n, addr)) => gateway.handle_message(now, Peer::udp(addr), &buf[..n]),
+                                Ok((n, addr)) => core.handle_message(now, Peer::udp(addr), &buf[..n]),
                                 Err(_) => break,
                             }
                         }
@@ -122,6 +179,9 @@ where
                     // ICMP port-unreachable surfaces here on Linux; it is not fatal.
                     Err(e) => tracing::debug!(error = %e, "udp recv"),
                 }
+            }
+            Some(command) = commands.recv() => {
+                core.handle_command(Instant::now().into_std(), command);
             }
             Some(msg) = tcp_rx.recv() => {
                 match msg {
@@ -140,7 +200,7 @@ where
                         tracing::debug!(%addr, lost, "tcp connect failed");
                     }
                     FromTcp::Message(addr, bytes) => {
-                        gateway.handle_message(Instant::now().into_std(), Peer::tcp(addr), &bytes);
+                        core.handle_message(Instant::now().into_std(), Peer::tcp(addr), &bytes);
                     }
                     FromTcp::Closed(addr) => {
                         connections.remove(&addr);
@@ -153,10 +213,10 @@ where
             }
         }
         let now = Instant::now().into_std();
-        if gateway.poll_timeout().is_some_and(|at| at <= now) {
-            gateway.handle_timeout(now);
+        if core.poll_timeout().is_some_and(|at| at <= now) {
+            core.handle_timeout(now);
         }
-        while let Some(Transmit { to, bytes }) = gateway.poll_transmit() {
+        while let Some(Transmit { to, bytes }) = core.poll_transmit() {
             match to.transport {
                 Transport::Udp => {
                     let sent = match udp.try_send_to(&bytes, to.addr) {
@@ -188,17 +248,14 @@ where
                 },
             }
         }
-        while let Some(event) = gateway.poll_event() {
-            on_event(&event, &gateway);
-        }
-        let next = gateway.poll_timeout().map_or(far, Instant::from_std);
+        let next = core.poll_timeout().map_or(far, Instant::from_std);
         if next != armed {
             armed = next;
             timer.as_mut().reset(next);
         }
     }
     accept.abort();
-    Ok(stats)
+    Ok((core, stats))
 }
 
 async fn accept_loop(listener: TcpListener, to_core: mpsc::Sender<FromTcp>, limits: Limits) {

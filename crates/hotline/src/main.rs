@@ -1,7 +1,8 @@
 //! `hotline`: the contact-center engine for the 12345 government service hotline.
 //!
-//! `hotline serve` runs the SIP gateway on loopback with no configuration file. What it does
-//! today is listed in the start-up banner; nothing there is claimed before it works.
+//! `hotline serve` runs the platform on loopback with no configuration file: the embedded
+//! Zhengzhou plan, seats that register and go ready, callers queued to them, call records in
+//! SQLite and live figures over HTTP. The start-up banner lists what listens where.
 
 mod secrets;
 mod simulate_cmd;
@@ -10,13 +11,19 @@ mod staffing_cmd;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::{Parser, Subcommand};
-use sip_gateway::b2bua::{Event, Gateway, GatewayConfig};
+use hotline::api::EngineHandle;
+use hotline::engine::driver::Driver;
+use hotline::engine::{Engine, PlatformRouter, WallClock};
+use hotline::metrics::Metrics;
+use hotline::store::Store;
+use hotline::{config, http};
+use sip_gateway::b2bua::{Gateway, GatewayConfig};
 use sip_gateway::digest::DigestAlgorithm;
 use sip_gateway::registrar::{Registrar, RegistrarConfig};
-use sip_gateway::route::SeatRouter;
 use sip_gateway::shell::{self, Sockets};
 use sip_gateway::transaction::TimerConfig;
 use sip_gateway::validate::Limits;
@@ -36,6 +43,8 @@ struct Cli {
 enum Command {
     /// Run the engine.
     Serve(Serve),
+    /// Check a configuration file and summarise it; exit 2 with file:line:key messages if bad.
+    CheckConfig(CheckConfig),
     /// Seats needed for an interval's load (Erlang C, or Erlang A with --patience).
     Staffing(staffing_cmd::StaffingArgs),
     /// Simulate a day of Zhengzhou traffic through the distributor, beside Erlang A.
@@ -44,13 +53,24 @@ enum Command {
 
 #[derive(Debug, clap::Args)]
 struct Serve {
+    /// Platform configuration (TOML); without it the embedded Zhengzhou plan
+    /// (deploy/zhengzhou.toml) runs.
+    #[arg(long)]
+    config: Option<PathBuf>,
     /// SIP address (UDP and TCP).
     #[arg(long, default_value = "127.0.0.1:5060")]
     sip: SocketAddr,
+    /// HTTP address of the JSON API (/api/v1) and /metrics.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    http: SocketAddr,
+    /// Directory of the call-record database (hotline.db, SQLite WAL); created if missing.
+    #[arg(long, default_value = "hotline-data")]
+    data: PathBuf,
     /// Secrets file with seat credentials ([seats] <id> = "<password>").
     #[arg(long, env = "HOTLINE_SECRETS")]
     secrets: Option<PathBuf>,
-    /// Seconds a seat rings before the caller is told it is unavailable.
+    /// Seconds a seat rings on an internal call (a seat's own number dialled); calls from a
+    /// queue ring for the queue's configured ring timeout.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=600))]
     ring_timeout: u64,
     /// Digest algorithms offered to registering seats, most preferred first. Put `md5` first
@@ -60,6 +80,12 @@ struct Serve {
     /// Largest SIP message accepted, in bytes.
     #[arg(long, default_value_t = 16 * 1024, value_parser = clap::value_parser!(u64).range(1024..=65_535))]
     max_message_bytes: u64,
+}
+
+#[derive(Debug, clap::Args)]
+struct CheckConfig {
+    /// The TOML file to check.
+    file: PathBuf,
 }
 
 fn main() -> ExitCode {
@@ -74,6 +100,7 @@ fn main() -> ExitCode {
     // Every subcommand ends the same way: its text on stdout, or one error line and exit 2.
     let outcome = match cli.command {
         Command::Serve(args) => serve(args).map(|()| String::new()),
+        Command::CheckConfig(args) => config::check::check_config(&args.file),
         Command::Simulate(args) => simulate_cmd::run(args),
         Command::Staffing(args) => staffing_cmd::run(args),
     };
@@ -90,6 +117,10 @@ fn main() -> ExitCode {
 }
 
 fn serve(args: Serve) -> Result<(), String> {
+    let plan = match &args.config {
+        Some(path) => config::load(path).map_err(|e| e.to_string())?,
+        None => config::zhengzhou(),
+    };
     let credentials = match &args.secrets {
         Some(path) => Some(secrets::load(path)?),
         None => None,
@@ -102,21 +133,32 @@ fn serve(args: Serve) -> Result<(), String> {
             args.sip
         ));
     }
+    let now = Instant::now();
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let (store, recovery) = Store::open(&args.data, now_ms).map_err(|e| e.to_string())?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    runtime.block_on(async move {
+    let driver = runtime.block_on(async move {
         let sockets = Sockets::bind(args.sip)
             .await
             .map_err(|e| format!("cannot listen for SIP on {}: {e}", args.sip))?;
         let local = sockets
             .local_addr()
             .map_err(|e| format!("cannot read the bound address: {e}"))?;
+        let http = tokio::net::TcpListener::bind(args.http)
+            .await
+            .map_err(|e| format!("cannot listen for HTTP on {}: {e}", args.http))?;
+        let http_addr = http
+            .local_addr()
+            .map_err(|e| format!("cannot read the bound address: {e}"))?;
         let limits = Limits {
             max_message_bytes: args.max_message_bytes as usize,
         };
-        let seats = credentials.as_ref().map(|c| c.len());
+        let credential_count = credentials.as_ref().map(|c| c.len());
         let registrar = Registrar::new(
             RegistrarConfig {
                 digest_algorithms: args.digest_algorithms.clone(),
@@ -124,27 +166,65 @@ fn serve(args: Serve) -> Result<(), String> {
             },
             credentials,
             rand::random(),
-            Instant::now(),
+            now,
         );
-        let config = GatewayConfig {
+        let ring_timeout = Duration::from_secs(args.ring_timeout);
+        let gateway_config = GatewayConfig {
             local_addr: local,
             timers: TimerConfig::default(),
             limits: limits.clone(),
-            ring_timeout: Duration::from_secs(args.ring_timeout),
+            ring_timeout,
         };
-        let gateway = Gateway::new(config, SeatRouter, registrar, rand::random());
-        print_banner(local, seats, &args.digest_algorithms, args.ring_timeout);
+        let router = PlatformRouter::new(
+            plan.acd.seats.iter().map(|s| s.id.0.to_string()),
+            ring_timeout,
+        );
+        let gateway = Gateway::new(gateway_config, router, registrar, rand::random());
+        let metrics = Arc::new(Metrics::new());
+        let engine = Engine::new(
+            &plan,
+            gateway,
+            Arc::clone(&metrics),
+            recovery.max_call_id + 1,
+            WallClock::new(now, now_ms),
+            ring_timeout,
+        )?;
+        let (commands_tx, commands) = tokio::sync::mpsc::channel(1024);
+        let router = http::router(EngineHandle::new(commands_tx), metrics);
+        let (stop_http_tx, stop_http) = tokio::sync::oneshot::channel::<()>();
+        let http_task = tokio::spawn(http::serve(http, router, async {
+            let _ = stop_http.await;
+        }));
+        print_banner(&Banner {
+            plan: &plan,
+            sip: local,
+            http: http_addr,
+            data: &args.data,
+            interrupted: recovery.interrupted_calls,
+            credentials: credential_count,
+            algorithms: &args.digest_algorithms,
+        });
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
         };
-        let stats = shell::run(gateway, sockets, limits, shutdown, |event, _| {
-            log_event(event)
-        })
+        let (driver, stats) = shell::run(
+            Driver::new(engine, store),
+            sockets,
+            limits,
+            shutdown,
+            commands,
+        )
         .await
         .map_err(|e| format!("SIP transport failed: {e}"))?;
+        let _ = stop_http_tx.send(());
+        let _ = http_task.await;
         tracing::info!(?stats, "stopped");
-        Ok(())
-    })
+        Ok::<_, String>(driver)
+    })?;
+    let (_, store) = driver.into_parts();
+    store
+        .close(Duration::from_secs(10))
+        .map_err(|e| format!("call records not all written: {e}"))
 }
 
 fn parse_algorithm(s: &str) -> Result<DigestAlgorithm, String> {
@@ -157,20 +237,56 @@ fn parse_algorithm(s: &str) -> Result<DigestAlgorithm, String> {
     }
 }
 
-fn print_banner(
+struct Banner<'a> {
+    plan: &'a config::Plan,
     sip: SocketAddr,
-    seats: Option<usize>,
-    algorithms: &[DigestAlgorithm],
-    ring_timeout: u64,
-) {
+    http: SocketAddr,
+    data: &'a std::path::Path,
+    interrupted: u64,
+    credentials: Option<usize>,
+    algorithms: &'a [DigestAlgorithm],
+}
+
+fn print_banner(b: &Banner<'_>) {
     println!(
         "hotline {} — contact-center engine for the 12345 hotline",
         env!("CARGO_PKG_VERSION")
     );
-    println!("  SIP        udp+tcp {sip}");
-    match seats {
+    println!("  plan       {}", b.plan.source);
+    let pools: Vec<String> = acd_core::Pool::ALL
+        .iter()
+        .filter_map(|&p| {
+            let n = b.plan.acd.seats.iter().filter(|s| s.pool == p).count();
+            (n > 0).then(|| format!("{n} {}", format!("{p:?}").to_lowercase()))
+        })
+        .collect();
+    println!(
+        "             {} lines into {} queues; seats: {}",
+        b.plan.lines.len(),
+        b.plan.acd.queues.len(),
+        pools.join(", ")
+    );
+    println!("  SIP        udp+tcp {}", b.sip);
+    println!(
+        "  HTTP       http://{}/api/v1  and  http://{}/metrics",
+        b.http, b.http
+    );
+    println!(
+        "  records    {} (SQLite, WAL){}",
+        b.data.join("hotline.db").display(),
+        if b.interrupted > 0 {
+            format!(
+                "; {} call(s) in flight at the last stop closed as interrupted",
+                b.interrupted
+            )
+        } else {
+            String::new()
+        }
+    );
+    match b.credentials {
         Some(n) => {
-            let offered: Vec<&str> = algorithms
+            let offered: Vec<&str> = b
+                .algorithms
                 .iter()
                 .map(|a| match a {
                     DigestAlgorithm::Sha256 => "SHA-256",
@@ -186,20 +302,5 @@ fn print_banner(
             "  registrar  no secrets file: only loopback sources may register, without authentication"
         ),
     }
-    println!(
-        "  routing    sip:<seat-id>@{} rings that registered seat (ring timeout {ring_timeout} s); other numbers get 404",
-        sip.ip()
-    );
     println!("  ready");
-}
-
-fn log_event(event: &Event) {
-    match event {
-        Event::CallEnded { call, cause } => tracing::debug!(call, ?cause, "call ended"),
-        Event::SeatRegistered { seat } => tracing::info!(seat, "seat registered"),
-        Event::SeatUnregistered { seat } => tracing::info!(seat, "seat unregistered"),
-        // The caller's number is personal data: it stays out of the logs.
-        Event::CallStarted { call, dialed, .. } => tracing::debug!(call, dialed, "call started"),
-        other => tracing::debug!(?other, "event"),
-    }
 }

@@ -222,15 +222,22 @@ pub fn options_request(gw_port: u16, tag: &str) -> String {
 pub struct Gateway {
     child: Mutex<Child>,
     pub port: u16,
+    /// The HTTP API's port.
+    pub http: u16,
+    /// The data directory (hotline.db).
+    pub data: PathBuf,
     pub log: PathBuf,
 }
 
 impl Gateway {
-    /// Start `hotline serve --sip 127.0.0.1:PORT <extra>` and wait until it answers OPTIONS.
+    /// Start `hotline serve --sip 127.0.0.1:PORT --http 127.0.0.1:PORT --data DIR <extra>` and
+    /// wait until it answers OPTIONS.
     pub fn start(dir: &TestDir, extra: &[&str]) -> Self {
         let mut last_err = String::new();
         for attempt in 0..3 {
             let port = free_port();
+            let http = free_port();
+            let data = dir.file("data");
             let log = dir.file(&format!("gateway-{attempt}.log"));
             let out = fs::File::create(&log).expect("create gateway log");
             let err = out.try_clone().unwrap();
@@ -238,6 +245,10 @@ impl Gateway {
                 .arg("serve")
                 .arg("--sip")
                 .arg(format!("127.0.0.1:{port}"))
+                .arg("--http")
+                .arg(format!("127.0.0.1:{http}"))
+                .arg("--data")
+                .arg(&data)
                 .args(extra)
                 .env(
                     "HOTLINE_LOG",
@@ -251,6 +262,8 @@ impl Gateway {
             let mut gw = Self {
                 child: Mutex::new(child),
                 port,
+                http,
+                data,
                 log,
             };
             match gw.wait_ready(Duration::from_secs(15)) {
@@ -740,4 +753,79 @@ pub fn read_lossy(path: &Path) -> String {
         let _ = f.read_to_end(&mut v);
     }
     String::from_utf8_lossy(&v).into_owned()
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP
+
+/// One HTTP/1.1 request to the gateway's API on loopback; returns (status, body).
+pub fn http(port: u16, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream =
+        std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to the HTTP API");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("read timeout");
+    let body = body.unwrap_or("");
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).expect("send request");
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let chunked = head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked");
+    (
+        status,
+        if chunked {
+            dechunk(rest)
+        } else {
+            rest.to_owned()
+        },
+    )
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// The value of one Prometheus sample, e.g.
+/// `metric(&text, "hotline_calls_offered_total", &[("line", "12345")])`, summed over every
+/// series carrying those labels.
+pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            let (n, rest) = series.split_once('{').unwrap_or((series, ""));
+            if n != name {
+                return None;
+            }
+            labels
+                .iter()
+                .all(|(k, v)| rest.contains(&format!("{k}=\"{v}\"")))
+                .then(|| value.parse::<f64>().ok())?
+        })
+        .sum()
 }

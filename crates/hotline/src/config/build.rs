@@ -1,0 +1,788 @@
+//! Semantic checks: one key against another. Every problem found is reported (not only the
+//! first), each with the line and dotted key it is about, then the distributor itself is
+//! built once as a last check.
+
+use std::collections::btree_map::Entry as MapEntry;
+use std::collections::{BTreeMap, HashMap};
+
+use acd_core::{
+    Acd, AcdConfig, Exit, Line, MaxWait, Pool, PoolConfig, QueueConfig, SeatConfig, SeatId, Skill,
+    Strategy, SurgeConfig, Tier,
+};
+use ivr_flows::{DialPlan, Entry, FeatureCodes, Flow, Step};
+
+use super::raw::{RawExit, RawPlan, RawStrategy};
+use super::spans::{join, Spans};
+use super::values::{pool_name, PoolName, POOL_NAMES};
+use super::{ConfigError, LinePlan, Plan, Problem, ServiceTargets, TargetKind, TransferTarget};
+
+/// Problems found so far, each placed by its key path.
+struct Problems<'a> {
+    spans: &'a Spans,
+    list: Vec<Problem>,
+}
+
+impl Problems<'_> {
+    fn add(&mut self, path: &str, message: impl Into<String>) {
+        self.list.push(Problem {
+            line: self.spans.line_of(path),
+            key: self.spans.display(path),
+            message: message.into(),
+        });
+    }
+
+    /// `" (line 12)"` for a path in the file, else nothing.
+    fn at(&self, path: &str) -> String {
+        self.spans
+            .line_of(path)
+            .map_or_else(String::new, |l| format!(" (line {l})"))
+    }
+}
+
+/// Checks a parsed file and builds the plan.
+pub(super) fn build(source: &str, raw: RawPlan, spans: &Spans) -> Result<Plan, ConfigError> {
+    let mut p = Problems {
+        spans,
+        list: Vec::new(),
+    };
+    let mut cfg = AcdConfig::default();
+    let service = service(&mut p, &raw, &mut cfg);
+    topics(&mut p, &raw, &mut cfg);
+    let seat_pool = pools(&mut p, &raw, &mut cfg);
+    seats(&mut p, &raw, &mut cfg, &seat_pool);
+    let mut pending_exits = Vec::new();
+    queues(&mut p, &raw, &mut cfg, &seat_pool, &mut pending_exits);
+    let lines = lines(&mut p, &raw, &mut cfg, &seat_pool);
+    let line_path: HashMap<&str, String> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (l.number.as_str(), format!("lines[{i}]")))
+        .collect();
+    let features = features(&mut p, &raw, &line_path, &seat_pool);
+    let targets = targets(&mut p, &raw, &line_path, &seat_pool, &features);
+    for (path, queue, to) in pending_exits {
+        let known = line_path.contains_key(to.as_str()) || targets.iter().any(|t| t.number == to);
+        match to.parse::<u32>() {
+            Ok(n) if known && n.to_string() == to => {
+                if let Some(mw) = &mut cfg.queues[queue].max_wait {
+                    mw.exit = Exit::Transfer(Line(n));
+                }
+            }
+            _ if !known => p.add(
+                &path,
+                format!("{to:?} is neither a line nor a transfer target's number"),
+            ),
+            _ => p.add(
+                &path,
+                format!("{to:?} cannot be a queue exit: digits without a leading 0 only"),
+            ),
+        }
+    }
+    if !p.list.is_empty() {
+        return Err(p.into_error(source));
+    }
+    let dial_plan = match dial_plan(&lines, features) {
+        Ok(plan) => plan,
+        Err(e) => {
+            p.add("lines", format!("the dial plan refuses these lines: {e}"));
+            return Err(p.into_error(source));
+        }
+    };
+    if let Err(e) = Acd::new(cfg.clone()) {
+        p.add("queues", format!("the distributor refuses this plan: {e}"));
+        return Err(p.into_error(source));
+    }
+    Ok(Plan {
+        source: source.to_owned(),
+        acd: cfg,
+        dial_plan,
+        lines,
+        targets,
+        service,
+        reserved_places: raw.reserved_places,
+    })
+}
+
+impl Problems<'_> {
+    fn into_error(mut self, source: &str) -> ConfigError {
+        self.list.sort_by_key(|p| p.line.unwrap_or(usize::MAX));
+        ConfigError {
+            source: source.to_owned(),
+            problems: self.list,
+        }
+    }
+}
+
+fn rate_ok(rate: f64) -> bool {
+    (0.0..=1.0).contains(&rate)
+}
+
+/// `[service]`, `[distributor]` and `[surge]`.
+fn service(p: &mut Problems<'_>, raw: &RawPlan, cfg: &mut AcdConfig) -> ServiceTargets {
+    let s = &raw.service;
+    if !rate_ok(s.answer_rate) {
+        p.add(
+            "service.answer_rate",
+            format!(
+                "{} is not a rate; write a fraction from 0 to 1, e.g. 0.98",
+                s.answer_rate
+            ),
+        );
+    }
+    if s.answer_within.0.is_zero() {
+        p.add(
+            "service.answer_within",
+            "must be more than 0s, e.g. \"15s\"",
+        );
+    }
+    cfg.answer_within = s.answer_within.0;
+    cfg.short_abandon = s.short_abandon.0;
+    cfg.max_consecutive_misses = raw.distributor.max_consecutive_misses;
+    cfg.seed = raw.distributor.seed;
+    let g = &raw.surge;
+    if !rate_ok(g.answer_rate_below) {
+        p.add(
+            "surge.answer_rate_below",
+            format!(
+                "{} is not a rate; write a fraction from 0 to 1, e.g. 0.80 (0 is off)",
+                g.answer_rate_below
+            ),
+        );
+    }
+    if g.eval_every.0.is_zero() {
+        p.add("surge.eval_every", "must be more than 0s, e.g. \"1s\"");
+    }
+    if g.answer_rate_below > 0.0 && g.window.0.is_zero() {
+        p.add(
+            "surge.window",
+            "must be more than 0s while answer_rate_below is set",
+        );
+    }
+    let permille = (g.answer_rate_below.clamp(0.0, 1.0) * 1000.0).round() as u16;
+    cfg.surge = SurgeConfig {
+        automatic: g.automatic,
+        longest_wait: Some(g.longest_wait.0).filter(|d| !d.is_zero()),
+        calls_waiting: Some(g.calls_waiting).filter(|&n| n > 0),
+        answer_rate_below_permille: Some(permille).filter(|&n| n > 0),
+        answer_within: s.answer_within.0,
+        window: g.window.0,
+        min_samples: g.min_samples,
+        open_after: g.open_after.0,
+        close_after: g.close_after.0,
+        eval_every: g.eval_every.0,
+    };
+    ServiceTargets {
+        answer_rate: s.answer_rate,
+        answer_within: s.answer_within.0,
+        short_abandon: s.short_abandon.0,
+    }
+}
+
+/// Names for a list of known names in a message, shortened when long.
+fn list(names: &[String]) -> String {
+    const MAX: usize = 20;
+    let mut out = names
+        .iter()
+        .take(MAX)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > MAX {
+        out.push_str(", …");
+    }
+    out
+}
+
+fn topics(p: &mut Problems<'_>, raw: &RawPlan, cfg: &mut AcdConfig) {
+    let mut first: HashMap<&str, usize> = HashMap::new();
+    for (i, topic) in raw.topics.iter().enumerate() {
+        let path = format!("topics[{i}]");
+        if topic.trim().is_empty() {
+            p.add(&path, "a topic needs a name");
+        } else if let Some(&j) = first.get(topic.as_str()) {
+            let at = p.at(&format!("topics[{j}]"));
+            p.add(&path, format!("topic {topic:?} is listed twice{at}"));
+        } else {
+            first.insert(topic, i);
+            cfg.topic(topic);
+        }
+    }
+    if cfg.topics.len() > usize::from(u16::MAX) {
+        p.add("topics", "at most 65535 topics");
+    }
+}
+
+fn unknown_topic(cfg: &AcdConfig, topic: &str) -> String {
+    format!("unknown topic {topic:?}; topics are {}", list(&cfg.topics))
+}
+
+/// `"1001-1003, 1007"` for a set of ids.
+fn ranges(ids: &[u32]) -> String {
+    let mut ids = ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < ids.len() {
+        let mut j = i;
+        while j + 1 < ids.len() && ids[j + 1] == ids[j] + 1 {
+            j += 1;
+        }
+        out.push(if i == j {
+            ids[i].to_string()
+        } else {
+            format!("{}-{}", ids[i], ids[j])
+        });
+        i = j + 1;
+    }
+    out.join(", ")
+}
+
+/// "seat 1001 is" / "seats 1001-1003 are".
+fn seats_are(ids: &[u32]) -> String {
+    if ids.len() == 1 {
+        format!("seat {} is", ids[0])
+    } else {
+        format!("seats {} are", ranges(ids))
+    }
+}
+
+/// Each seat id and its pool.
+type SeatPools = BTreeMap<u32, Pool>;
+
+/// `[pools.*]`: wrap-up times and seat membership.
+fn pools(p: &mut Problems<'_>, raw: &RawPlan, cfg: &mut AcdConfig) -> SeatPools {
+    let mut seat_pool = SeatPools::new();
+    for (PoolName(pool), rp) in &raw.pools.0 {
+        let path = format!("pools.{}.seats", pool_name(*pool));
+        cfg.pools.push(PoolConfig {
+            pool: *pool,
+            wrap_up: rp.wrap_up.0,
+        });
+        let mut twice = Vec::new();
+        let mut elsewhere: BTreeMap<Pool, Vec<u32>> = BTreeMap::new();
+        for &id in &rp.seats.0 {
+            match seat_pool.entry(id) {
+                MapEntry::Vacant(v) => {
+                    v.insert(*pool);
+                }
+                MapEntry::Occupied(o) if o.get() == pool => twice.push(id),
+                MapEntry::Occupied(o) => elsewhere.entry(*o.get()).or_default().push(id),
+            }
+        }
+        if !twice.is_empty() {
+            p.add(&path, format!("{} listed twice", seats_are(&twice)));
+        }
+        for (other, ids) in elsewhere {
+            let other = pool_name(other);
+            let at = p.at(&format!("pools.{other}.seats"));
+            p.add(
+                &path,
+                format!(
+                    "{} already in pool {other}{at}; a seat belongs to one pool",
+                    seats_are(&ids)
+                ),
+            );
+        }
+    }
+    seat_pool
+}
+
+/// `[[seats]]`: skills, weights and wrap-up of particular seats; then every seat, by id.
+fn seats(p: &mut Problems<'_>, raw: &RawPlan, cfg: &mut AcdConfig, seat_pool: &SeatPools) {
+    let mut group_of: HashMap<u32, usize> = HashMap::new();
+    let mut skills_of: Vec<Vec<Skill>> = Vec::with_capacity(raw.seats.len());
+    for (gi, g) in raw.seats.iter().enumerate() {
+        let path = format!("seats[{gi}]");
+        let ids_path = format!("{path}.ids");
+        let mut skills = Vec::new();
+        for (topic, level) in &g.skills.0 {
+            let skill_path = join(&format!("{path}.skills"), topic);
+            let Some(id) = cfg.topic_id(topic) else {
+                p.add(&skill_path, unknown_topic(cfg, topic));
+                continue;
+            };
+            match u8::try_from(*level) {
+                Ok(level @ 1..=10) => skills.push(Skill { topic: id, level }),
+                _ => p.add(
+                    &skill_path,
+                    format!("skill level {level} is outside 1..=10"),
+                ),
+            }
+        }
+        skills_of.push(skills);
+        if g.ids.0.is_empty() {
+            p.add(&ids_path, "lists no seats");
+        }
+        let mut no_pool = Vec::new();
+        let mut twice: BTreeMap<usize, Vec<u32>> = BTreeMap::new();
+        for &id in &g.ids.0 {
+            if !seat_pool.contains_key(&id) {
+                no_pool.push(id);
+            } else if let Some(&other) = group_of.get(&id) {
+                twice.entry(other).or_default().push(id);
+            } else {
+                group_of.insert(id, gi);
+            }
+        }
+        if !no_pool.is_empty() {
+            p.add(
+                &ids_path,
+                format!(
+                    "{} in no pool; list seats under [pools.<pool>] seats first",
+                    seats_are(&no_pool)
+                ),
+            );
+        }
+        for (other, ids) in twice {
+            let name = &raw.seats[other].name;
+            let other = format!("seats[{other}]");
+            let at = p.at(&other);
+            let named = if name.is_empty() {
+                String::new()
+            } else {
+                format!(" {name:?}")
+            };
+            p.add(
+                &ids_path,
+                format!(
+                    "{} already set in {other}{named}{at}; give each seat its settings once",
+                    seats_are(&ids)
+                ),
+            );
+        }
+    }
+    // Seats in id order: the configuration order round_robin follows.
+    cfg.seats = seat_pool
+        .iter()
+        .map(|(&id, &pool)| {
+            let mut seat = SeatConfig::new(SeatId(id), pool);
+            if let Some(&gi) = group_of.get(&id) {
+                let g = &raw.seats[gi];
+                seat.skills.clone_from(&skills_of[gi]);
+                seat.wrap_up = g.wrap_up.map(|d| d.0);
+                seat.weight = g.weight.unwrap_or(1);
+            }
+            seat
+        })
+        .collect();
+}
+
+/// A queue exit to resolve once lines and targets are known: (key path, queue index, number).
+type PendingExit = (String, usize, String);
+
+/// `[queues.*]`.
+fn queues(
+    p: &mut Problems<'_>,
+    raw: &RawPlan,
+    cfg: &mut AcdConfig,
+    seat_pool: &SeatPools,
+    pending: &mut Vec<PendingExit>,
+) {
+    let mut seated = [false; Pool::COUNT];
+    for &pool in seat_pool.values() {
+        seated[pool.index()] = true;
+    }
+    if raw.queues.0.is_empty() {
+        p.add("queues", "no queues; define at least one [queues.<name>]");
+    }
+    for (qi, (name, rq)) in raw.queues.0.iter().enumerate() {
+        let path = join("queues", name);
+        if name.trim().is_empty() {
+            p.add(&path, "a queue needs a name");
+        }
+        if rq.tiers.is_empty() {
+            p.add(
+                &format!("{path}.tiers"),
+                "a queue needs at least one tier ([[queues.<name>.tiers]])",
+            );
+        }
+        let mut tiers = Vec::with_capacity(rq.tiers.len());
+        for (ti, t) in rq.tiers.iter().enumerate() {
+            let tier_path = format!("{path}.tiers[{ti}]");
+            let pools_path = format!("{tier_path}.pools");
+            let mut pools: Vec<Pool> = Vec::with_capacity(t.pools.len());
+            for &PoolName(pool) in &t.pools {
+                if pools.contains(&pool) {
+                    p.add(
+                        &pools_path,
+                        format!("pool {} is listed twice", pool_name(pool)),
+                    );
+                } else if !seated[pool.index()] {
+                    let name = pool_name(pool);
+                    p.add(
+                        &pools_path,
+                        format!("pool {name} has no seats; give it seats under [pools.{name}]"),
+                    );
+                }
+                pools.push(pool);
+            }
+            if t.pools.is_empty() {
+                p.add(
+                    &pools_path,
+                    format!(
+                        "a tier needs at least one pool; pools are {}",
+                        POOL_NAMES.join(", ")
+                    ),
+                );
+            }
+            let min_level = match t.min_level {
+                None => None,
+                Some(l) => match u8::try_from(l) {
+                    Ok(l @ 1..=10) => Some(l),
+                    _ => {
+                        p.add(
+                            &format!("{tier_path}.min_level"),
+                            format!("skill level {l} is outside 1..=10"),
+                        );
+                        None
+                    }
+                },
+            };
+            tiers.push(Tier {
+                pools,
+                min_level,
+                after: t.after.0,
+            });
+        }
+        if rq.ring_timeout.is_some_and(|d| d.0.is_zero()) {
+            p.add(
+                &format!("{path}.ring_timeout"),
+                "must be more than 0s, or leave it out",
+            );
+        }
+        let max_wait = rq.max_wait.as_ref().map(|mw| {
+            let mw_path = format!("{path}.max_wait");
+            if mw.after.0.is_zero() {
+                p.add(
+                    &format!("{mw_path}.after"),
+                    "must be more than 0s, or leave max_wait out",
+                );
+            }
+            let exit = match (mw.exit, &mw.to) {
+                (RawExit::Transfer, Some(to)) => {
+                    pending.push((format!("{mw_path}.to"), qi, to.0.clone()));
+                    Exit::Disconnect // resolved once lines and targets are known
+                }
+                (RawExit::Transfer, None) => {
+                    p.add(
+                        &format!("{mw_path}.exit"),
+                        "exit \"transfer\" needs `to`, the number to transfer to",
+                    );
+                    Exit::Disconnect
+                }
+                (_, Some(_)) => {
+                    p.add(
+                        &format!("{mw_path}.to"),
+                        "only exit \"transfer\" takes a `to` number",
+                    );
+                    Exit::Disconnect
+                }
+                (RawExit::Voicemail, None) => Exit::Voicemail,
+                (RawExit::Callback, None) => Exit::Callback,
+                (RawExit::Disconnect, None) => Exit::Disconnect,
+            };
+            MaxWait {
+                after: mw.after.0,
+                exit,
+            }
+        });
+        cfg.queues.push(QueueConfig {
+            name: name.clone(),
+            lines: Vec::new(),
+            strategy: match rq.strategy {
+                RawStrategy::LongestIdle => Strategy::LongestIdle,
+                RawStrategy::FewestCalls => Strategy::FewestCalls,
+                RawStrategy::LeastTalkTime => Strategy::LeastTalkTime,
+                RawStrategy::RoundRobin => Strategy::RoundRobin,
+                RawStrategy::WeightedRandom => Strategy::WeightedRandom,
+            },
+            tiers,
+            ring_timeout: rq.ring_timeout.map(|d| d.0),
+            max_wait,
+        });
+    }
+    if cfg.queues.len() > usize::from(u16::MAX) {
+        p.add("queues", "at most 65535 queues");
+    }
+}
+
+/// A line number as the distributor knows it (`acd_core::Line(u32)`).
+fn line_number(number: &str) -> Result<u32, String> {
+    match number.parse::<u32>() {
+        Ok(n) if n.to_string() == number => Ok(n),
+        _ => Err(format!(
+            "line number {number:?} must be digits without a leading 0, at most 4294967295"
+        )),
+    }
+}
+
+/// `[[lines]]`; also fills each queue's lines.
+fn lines(
+    p: &mut Problems<'_>,
+    raw: &RawPlan,
+    cfg: &mut AcdConfig,
+    seat_pool: &SeatPools,
+) -> Vec<LinePlan> {
+    let queue_names: Vec<String> = cfg.queues.iter().map(|q| q.name.clone()).collect();
+    let queue_index: HashMap<&str, usize> = queue_names
+        .iter()
+        .enumerate()
+        .map(|(i, q)| (q.as_str(), i))
+        .collect();
+    let mut first: HashMap<&str, usize> = HashMap::new();
+    let mut out = Vec::with_capacity(raw.lines.len());
+    if raw.lines.is_empty() {
+        p.add("lines", "no lines; define at least one [[lines]]");
+    }
+    for (li, l) in raw.lines.iter().enumerate() {
+        let path = format!("lines[{li}]");
+        let number = l.number.0.as_str();
+        let number_path = format!("{path}.number");
+        let parsed = match line_number(number) {
+            Ok(n) => Some(n),
+            Err(e) => {
+                p.add(&number_path, e);
+                None
+            }
+        };
+        if let Some(&j) = first.get(number) {
+            let at = p.at(&format!("lines[{j}]"));
+            p.add(
+                &number_path,
+                format!("line {number} is defined twice; also lines[{j}]{at}"),
+            );
+        } else {
+            first.insert(number, li);
+        }
+        if let Some(pool) = parsed.and_then(|n| seat_pool.get(&n)) {
+            p.add(
+                &number_path,
+                format!(
+                    "line {number} is also a seat id (pool {}); dialing it must reach one or \
+                     the other",
+                    pool_name(*pool)
+                ),
+            );
+        }
+        if l.name.trim().is_empty() {
+            p.add(&format!("{path}.name"), "a line needs a name");
+        }
+        let queue = queue_index.get(l.queue.as_str()).copied();
+        if queue.is_none() {
+            p.add(
+                &format!("{path}.queue"),
+                format!(
+                    "unknown queue {:?}; queues are {}",
+                    l.queue,
+                    list(&queue_names)
+                ),
+            );
+        }
+        if cfg.topic_id(&l.topic).is_none() {
+            p.add(&format!("{path}.topic"), unknown_topic(cfg, &l.topic));
+        }
+        if l.notice.as_deref().is_some_and(|n| n.trim().is_empty()) {
+            p.add(
+                &format!("{path}.notice"),
+                "a notice needs a prompt name, or leave it out",
+            );
+        }
+        if let (Some(q), Some(n)) = (queue, parsed) {
+            cfg.queues[q].lines.push(Line(n));
+        }
+        out.push(LinePlan {
+            number: number.to_owned(),
+            name: l.name.clone(),
+            topic: l.topic.clone(),
+            queue: l.queue.clone(),
+            notice: l.notice.clone(),
+            priority: l.priority,
+        });
+    }
+    for ((name, _), q) in raw.queues.0.iter().zip(&cfg.queues) {
+        if q.lines.is_empty() && !out.iter().any(|l| &l.queue == name) {
+            p.add(
+                &join("queues", name),
+                "no line feeds this queue; name it in a [[lines]] queue",
+            );
+        }
+    }
+    out
+}
+
+/// `[features]`.
+fn features(
+    p: &mut Problems<'_>,
+    raw: &RawPlan,
+    line_path: &HashMap<&str, String>,
+    seat_pool: &SeatPools,
+) -> FeatureCodes {
+    let f = &raw.features;
+    let codes = [
+        ("ready", &f.ready),
+        ("not_ready", &f.not_ready),
+        ("log_out", &f.log_out),
+    ];
+    for (i, (name, code)) in codes.iter().enumerate() {
+        let path = format!("features.{name}");
+        if code.is_empty() {
+            p.add(&path, "a feature code cannot be empty");
+            continue;
+        }
+        if !code
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b'*' || b == b'#')
+        {
+            p.add(
+                &path,
+                format!("feature code {code:?} may hold only digits, * and #"),
+            );
+        }
+        if let Some((other, _)) = codes[..i].iter().find(|(_, c)| c == code) {
+            p.add(
+                &path,
+                format!("feature code {code} is also features.{other}"),
+            );
+        }
+        if let Some(line) = line_path.get(code.as_str()) {
+            let at = p.at(line);
+            p.add(
+                &path,
+                format!("feature code {code} is also a line ({line}{at})"),
+            );
+        }
+        if code
+            .parse::<u32>()
+            .is_ok_and(|n| seat_pool.contains_key(&n))
+        {
+            p.add(&path, format!("feature code {code} is also a seat id"));
+        }
+    }
+    FeatureCodes {
+        ready: f.ready.clone(),
+        not_ready: f.not_ready.clone(),
+        log_out: f.log_out.clone(),
+    }
+}
+
+/// `[targets.*]`.
+fn targets(
+    p: &mut Problems<'_>,
+    raw: &RawPlan,
+    line_path: &HashMap<&str, String>,
+    seat_pool: &SeatPools,
+    features: &FeatureCodes,
+) -> Vec<TransferTarget> {
+    let mut first: HashMap<&str, &str> = HashMap::new();
+    let mut out = Vec::with_capacity(raw.targets.0.len());
+    for (key, t) in &raw.targets.0 {
+        let path = join("targets", key);
+        let number = t.number.0.as_str();
+        let number_path = format!("{path}.number");
+        if t.name.trim().is_empty() {
+            p.add(&format!("{path}.name"), "a target needs a name");
+        }
+        let digits = number.strip_prefix('+').unwrap_or(number);
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            p.add(
+                &number_path,
+                format!("{number:?} is not a number to dial: digits, optionally after +"),
+            );
+        }
+        if let Some(other) = first.get(number) {
+            let other = join("targets", other);
+            let at = p.at(&other);
+            p.add(&number_path, format!("number {number} is also {other}{at}"));
+        } else {
+            first.insert(number, key);
+        }
+        if let Some(line) = line_path.get(number) {
+            let at = p.at(line);
+            p.add(
+                &number_path,
+                format!(
+                    "number {number} is also a line ({line}{at}); a transfer to it would come \
+                     back to this platform"
+                ),
+            );
+        }
+        if number
+            .parse::<u32>()
+            .is_ok_and(|n| seat_pool.contains_key(&n))
+        {
+            p.add(&number_path, format!("number {number} is also a seat id"));
+        }
+        if let Some((feature, _)) = [
+            ("ready", &features.ready),
+            ("not_ready", &features.not_ready),
+            ("log_out", &features.log_out),
+        ]
+        .into_iter()
+        .find(|(_, c)| c.as_str() == number)
+        {
+            p.add(
+                &number_path,
+                format!("number {number} is also features.{feature}"),
+            );
+        }
+        if let Some(uri) = &t.uri {
+            let uri_path = format!("{path}.uri");
+            if t.kind == TargetKind::ExpertPool {
+                p.add(
+                    &uri_path,
+                    "an expert_pool target is this platform's own seats; it takes no uri",
+                );
+            } else if !["sip:", "sips:", "tel:"].iter().any(|s| uri.starts_with(s)) {
+                p.add(
+                    &uri_path,
+                    format!("{uri:?} is not a sip:, sips: or tel: URI"),
+                );
+            }
+        }
+        out.push(TransferTarget {
+            key: key.clone(),
+            name: t.name.clone(),
+            number: number.to_owned(),
+            kind: t.kind,
+            uri: t.uri.clone(),
+        });
+    }
+    out
+}
+
+/// Every line: its notice if any, then its queue.
+fn dial_plan(lines: &[LinePlan], features: FeatureCodes) -> Result<DialPlan, ivr_flows::PlanError> {
+    let entries = lines
+        .iter()
+        .map(|l| {
+            let mut steps = Vec::with_capacity(2);
+            if let Some(prompt) = &l.notice {
+                steps.push(Step::Notice {
+                    prompt: prompt.clone(),
+                });
+            }
+            steps.push(Step::Enqueue {
+                topic: l.topic.clone(),
+                priority: l.priority,
+            });
+            Entry {
+                number: l.number.clone(),
+                flow: Flow { steps },
+            }
+        })
+        .collect();
+    DialPlan::new(entries, features)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_compress() {
+        assert_eq!(ranges(&[3, 1, 2, 7, 9, 8, 20]), "1-3, 7-9, 20");
+        assert_eq!(seats_are(&[5]), "seat 5 is");
+        assert_eq!(seats_are(&[5, 6]), "seats 5-6 are");
+    }
+}

@@ -1,0 +1,247 @@
+//! The plan of one platform, read from one TOML file: lines and their flows, queues and
+//! tiers, pools and seats, transfer targets and service targets. The Zhengzhou plan
+//! (`deploy/zhengzhou.toml`) is embedded; `docs/config.md` describes every key.
+//!
+//! Reading happens in three passes, each reporting `FILE:LINE: key `dotted.path`: message`:
+//!
+//! 1. serde into `raw` structs, all `deny_unknown_fields`; durations, seat ids, numbers and
+//!    pool names check themselves while being read. Syntax and type errors carry the `toml`
+//!    crate's byte span.
+//! 2. `spans`: the same text is read again, by the `toml` crate, into a list of dotted key
+//!    paths with their spans. A serde error's span is turned into its key path there; a
+//!    semantic error names its key path and gets its line from there. (No `toml_edit`
+//!    dependency and no `Spanned` fields in the structs.)
+//! 3. `build`: one key against another, then [`acd_core::Acd::new`] and
+//!    [`ivr_flows::DialPlan::new`] as final checks, so every [`Plan`] returned runs.
+
+mod build;
+pub mod check;
+mod raw;
+mod spans;
+mod values;
+
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+pub use values::{format_duration, parse_duration};
+
+/// The Zhengzhou plan's file, embedded in the binary.
+pub const EMBEDDED: &str = include_str!("../../../../deploy/zhengzhou.toml");
+
+/// What [`zhengzhou`] names its source.
+pub const EMBEDDED_SOURCE: &str = "embedded deploy/zhengzhou.toml";
+
+/// A checked plan, ready to run.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The file path, or [`EMBEDDED_SOURCE`].
+    pub source: String,
+    /// Queues, tiers, pools (wrap-up), seats with skills, surge, short abandon, answer
+    /// within, maximum misses. [`acd_core::Acd::new`] accepts it.
+    pub acd: acd_core::AcdConfig,
+    /// Every line number and its flow; the feature codes.
+    pub dial_plan: ivr_flows::DialPlan,
+    /// Every dialed number the platform answers, in file order.
+    pub lines: Vec<LinePlan>,
+    /// Transfer targets, in file order.
+    pub targets: Vec<TransferTarget>,
+    /// What the platform is judged by.
+    pub service: ServiceTargets,
+    /// Seat places built but not equipped (informational).
+    pub reserved_places: u32,
+}
+
+/// A dialed number the platform answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinePlan {
+    /// The number, digits without a leading 0 (it is also an `acd_core::Line`).
+    pub number: String,
+    /// Its name for people, e.g. "民政服务电话".
+    pub name: String,
+    /// The topic its calls carry.
+    pub topic: String,
+    /// The queue it feeds.
+    pub queue: String,
+    /// A prompt played before queueing, if any.
+    pub notice: Option<String>,
+    /// Priority of its calls in the queue; higher first.
+    pub priority: u8,
+}
+
+/// Where a call can be handed over to (一键转接、三方通话).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransferTarget {
+    /// Its key in the file (`[targets.<key>]`).
+    pub key: String,
+    /// Its name for people.
+    pub name: String,
+    /// The number to dial.
+    pub number: String,
+    /// What it is.
+    pub kind: TargetKind,
+    /// Where to send the call, if not dialled out by number.
+    pub uri: Option<String>,
+}
+
+/// The kinds of transfer target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetKind {
+    /// 分平台: keeps its number and platform; transfers both ways (12333, 12329, …).
+    SubPlatform,
+    /// 分中心: a vertically managed line answered locally (12367, 12366, 12313).
+    SubCenter,
+    /// 110, 119, 120, 122.
+    Emergency,
+    /// This platform's expert seats.
+    ExpertPool,
+}
+
+impl fmt::Display for TargetKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::SubPlatform => "sub-platform",
+            Self::SubCenter => "sub-center",
+            Self::Emergency => "emergency",
+            Self::ExpertPool => "expert pool",
+        })
+    }
+}
+
+/// The service standard.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ServiceTargets {
+    /// Share of calls to answer, e.g. 0.98.
+    pub answer_rate: f64,
+    /// Answer within this, e.g. 15 s (GB/T 33358-2016).
+    pub answer_within: Duration,
+    /// Abandons before this are short (left out of the 人工接通率 denominator).
+    pub short_abandon: Duration,
+}
+
+/// One problem in a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// 1-based line, when the problem has a place in the file.
+    pub line: Option<usize>,
+    /// The dotted key path, e.g. `queues.12348.tiers[0].pools`; empty if none applies.
+    pub key: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// Why a file was refused: one or more problems, each displayed on its own line as
+/// `FILE:LINE: key `dotted.path`: message`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    source: String,
+    problems: Vec<Problem>,
+}
+
+impl ConfigError {
+    /// The file path, or [`EMBEDDED_SOURCE`].
+    pub fn source_name(&self) -> &str {
+        &self.source
+    }
+
+    /// The problems, by line.
+    pub fn problems(&self) -> &[Problem] {
+        &self.problems
+    }
+
+    fn one(source: &str, line: Option<usize>, key: String, message: String) -> Self {
+        Self {
+            source: source.to_owned(),
+            problems: vec![Problem { line, key, message }],
+        }
+    }
+
+    /// A syntax or type error, placed by its span.
+    fn from_toml(source: &str, text: &str, err: &toml::de::Error) -> Self {
+        // One problem, one line: the toml crate's messages may span several.
+        let mut message = err
+            .message()
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join("; ");
+        let spans = spans::Spans::new(text);
+        let (line, mut key) = match err.span() {
+            None => (None, String::new()),
+            Some(span) if spans.is_empty() => {
+                let (line, key) = spans::syntax_location(text, span.start);
+                (Some(line), key)
+            }
+            Some(span) => (
+                Some(spans.line_at(span.start)),
+                spans.path_at(span.start).unwrap_or_default(),
+            ),
+        };
+        // serde names a missing key in its message and places it at its table: name it.
+        if let Some(field) = message
+            .strip_prefix("missing field `")
+            .and_then(|r| r.strip_suffix('`'))
+        {
+            let table = err
+                .span()
+                .map(|s| spans.table_at(s.start))
+                .unwrap_or_default();
+            key = spans::join(&table, field);
+            message = "required key is missing".into();
+        }
+        Self::one(source, line, key, message)
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.problems.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{}", self.source)?;
+            if let Some(line) = p.line {
+                write!(f, ":{line}")?;
+            }
+            if !p.key.is_empty() {
+                write!(f, ": key `{}`", p.key)?;
+            }
+            write!(f, ": {}", p.message)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Reads and checks a plan file.
+pub fn load(path: &Path) -> Result<Plan, ConfigError> {
+    let source = path.display().to_string();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::one(&source, None, String::new(), format!("cannot read: {e}")))?;
+    parse(&source, &text)
+}
+
+/// Checks a plan's text; `source_name` is used in error messages and [`Plan::source`].
+pub fn parse(source_name: &str, text: &str) -> Result<Plan, ConfigError> {
+    let raw: raw::RawPlan =
+        toml::from_str(text).map_err(|e| ConfigError::from_toml(source_name, text, &e))?;
+    let spans = spans::Spans::new(text);
+    build::build(source_name, raw, &spans)
+}
+
+/// The embedded Zhengzhou plan.
+///
+/// # Panics
+///
+/// Never: the `config` tests parse [`EMBEDDED`].
+pub fn zhengzhou() -> Plan {
+    match parse(EMBEDDED_SOURCE, EMBEDDED) {
+        Ok(plan) => plan,
+        Err(e) => panic!("the embedded plan is invalid:\n{e}"),
+    }
+}

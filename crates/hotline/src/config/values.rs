@@ -1,0 +1,310 @@
+//! Value types of the file that check themselves while being read: durations, seat id
+//! lists, dialable numbers and pool names. Their errors carry the value's span, so they are
+//! reported with its line and key like any other type error.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use acd_core::Pool;
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+
+/// How durations may be written, for error messages.
+const DURATION_FORMS: &str = "write e.g. \"15s\", \"2m\", \"1h30m\", \"500ms\" or whole seconds";
+
+/// Parses `"15s"`, `"2m"`, `"1h30m"`, `"500ms"`, `"90"` (seconds). Units come largest first,
+/// each at most once.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let s = text.trim();
+    let bad = || format!("{text:?} is not a duration; {DURATION_FORMS}");
+    if s.is_empty() {
+        return Err(bad());
+    }
+    if s.bytes().all(|b| b.is_ascii_digit()) {
+        return s.parse().map(Duration::from_secs).map_err(|_| bad());
+    }
+    // (unit, milliseconds per unit), in the only order allowed.
+    const UNITS: [(&str, u64); 4] = [("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1)];
+    let mut rest = s;
+    let mut next_unit = 0;
+    let mut total: u64 = 0;
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        let letters = rest[digits..]
+            .bytes()
+            .take_while(u8::is_ascii_alphabetic)
+            .count();
+        if digits == 0 || letters == 0 {
+            return Err(bad());
+        }
+        let value: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        let unit = &rest[digits..digits + letters];
+        let Some(offset) = UNITS[next_unit..].iter().position(|(u, _)| *u == unit) else {
+            return Err(bad());
+        };
+        let index = next_unit + offset;
+        total = value
+            .checked_mul(UNITS[index].1)
+            .and_then(|ms| total.checked_add(ms))
+            .ok_or_else(bad)?;
+        next_unit = index + 1;
+        rest = &rest[digits + letters..];
+    }
+    Ok(Duration::from_millis(total))
+}
+
+/// Writes a duration the way the file would: `"1h30m"`, `"15s"`, `"500ms"`.
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms == 0 {
+        return "0s".into();
+    }
+    let mut out = String::new();
+    let (h, m, s, rest) = (ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000);
+    for (v, unit) in [(h, "h"), (m, "m"), (s, "s"), (rest, "ms")] {
+        if v > 0 {
+            out.push_str(&format!("{v}{unit}"));
+        }
+    }
+    out
+}
+
+/// A duration read from a string or whole seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Dur(pub(crate) Duration);
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Dur;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "a duration; {DURATION_FORMS}")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Dur, E> {
+                u64::try_from(v)
+                    .map(|s| Dur(Duration::from_secs(s)))
+                    .map_err(|_| E::custom(format!("{v} is negative; {DURATION_FORMS}")))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Dur, E> {
+                Ok(Dur(Duration::from_secs(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Dur, E> {
+                parse_duration(v).map(Dur).map_err(E::custom)
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Dur, E> {
+                Err(E::custom(format!(
+                    "{v} is not a whole number of seconds; {DURATION_FORMS}"
+                )))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<Dur, A::Error> {
+                Err(de::Error::custom(format!(
+                    "a table or date is not a duration; {DURATION_FORMS}"
+                )))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Largest range one seat list may hold; more is surely a typo.
+const MAX_RANGE: u32 = 100_000;
+
+/// Parses `"1001-1114, 1120"` into ids, in the order written.
+pub(crate) fn parse_seat_ids(text: &str, out: &mut Vec<u32>) -> Result<(), String> {
+    for part in text.split(',') {
+        let part = part.trim();
+        let id = |s: &str| {
+            s.trim().parse::<u32>().map_err(|_| {
+                format!(
+                    "{part:?} is not a seat id or range; write e.g. \"1001\", \"1001-1114\" or \
+                     \"1001-1010, 1020\""
+                )
+            })
+        };
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (first, last) = (id(a)?, id(b)?);
+                if first > last {
+                    return Err(format!(
+                        "seat range {part:?} runs backwards; write the lower id first"
+                    ));
+                }
+                if last - first >= MAX_RANGE {
+                    return Err(format!(
+                        "seat range {part:?} holds more than {MAX_RANGE} seats"
+                    ));
+                }
+                out.extend(first..=last);
+            }
+            None => out.push(id(part)?),
+        }
+    }
+    Ok(())
+}
+
+/// Seat ids from `"1001-1114"`, `1001`, or a list of these.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct SeatIds(pub(crate) Vec<u32>);
+
+impl<'de> Deserialize<'de> for SeatIds {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V(Vec<u32>);
+        impl<'de> Visitor<'de> for V {
+            type Value = Vec<u32>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("seat ids: a range like \"1001-1114\", an id, or a list of these")
+            }
+            fn visit_i64<E: de::Error>(mut self, v: i64) -> Result<Vec<u32>, E> {
+                let id = u32::try_from(v)
+                    .map_err(|_| E::custom(format!("{v} is not a seat id (0..=4294967295)")))?;
+                self.0.push(id);
+                Ok(self.0)
+            }
+            fn visit_str<E: de::Error>(mut self, v: &str) -> Result<Vec<u32>, E> {
+                parse_seat_ids(v, &mut self.0).map_err(E::custom)?;
+                Ok(self.0)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<Vec<u32>, A::Error> {
+                while let Some(SeatIds(ids)) = seq.next_element()? {
+                    self.0.extend(ids);
+                }
+                Ok(self.0)
+            }
+        }
+        d.deserialize_any(V(Vec::new())).map(SeatIds)
+    }
+}
+
+/// A dialable number, written as a string (`"12345"`) or an integer (`12345`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct Number(pub(crate) String);
+
+impl<'de> Deserialize<'de> for Number {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Number;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a number to dial, e.g. \"12345\"")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Number, E> {
+                if v < 0 {
+                    return Err(E::custom(format!("{v} is not a number to dial")));
+                }
+                Ok(Number(v.to_string()))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Number, E> {
+                Ok(Number(v.to_owned()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// The pool names of the file, in [`Pool::ALL`] order.
+pub(crate) const POOL_NAMES: [&str; Pool::COUNT] =
+    ["intake", "support", "surge", "expert", "leader"];
+
+/// The file's name of a pool.
+pub(crate) const fn pool_name(pool: Pool) -> &'static str {
+    POOL_NAMES[pool.index()]
+}
+
+/// A pool named in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PoolName(pub(crate) Pool);
+
+impl<'de> Deserialize<'de> for PoolName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = PoolName;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "a pool: {}", POOL_NAMES.join(", "))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<PoolName, E> {
+                POOL_NAMES
+                    .iter()
+                    .position(|&n| n == v)
+                    .map(|i| PoolName(Pool::ALL[i]))
+                    .ok_or_else(|| {
+                        E::custom(format!(
+                            "unknown pool {v:?}; pools are {}",
+                            POOL_NAMES.join(", ")
+                        ))
+                    })
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// A TOML table read in file order (the `toml` crate keeps document order).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Ordered<K, V>(pub(crate) Vec<(K, V)>);
+
+impl<K, V> Default for Ordered<K, V> {
+    fn default() -> Self {
+        Self(Vec::new())
+    }
+}
+
+impl<'de, K: Deserialize<'de>, V: Deserialize<'de>> Deserialize<'de> for Ordered<K, V> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Vis<K, V>(PhantomData<(K, V)>);
+        impl<'de, K: Deserialize<'de>, V: Deserialize<'de>> Visitor<'de> for Vis<K, V> {
+            type Value = Ordered<K, V>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a table")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some(entry) = map.next_entry()? {
+                    out.push(entry);
+                }
+                Ok(Ordered(out))
+            }
+        }
+        d.deserialize_map(Vis(PhantomData))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        let ok = |s: &str| parse_duration(s).unwrap();
+        assert_eq!(ok("15s"), Duration::from_secs(15));
+        assert_eq!(ok("15"), Duration::from_secs(15));
+        assert_eq!(ok("2m"), Duration::from_secs(120));
+        assert_eq!(ok("1h30m"), Duration::from_secs(5400));
+        assert_eq!(ok("1m30s500ms"), Duration::from_millis(90_500));
+        assert_eq!(ok("0s"), Duration::ZERO);
+        for bad in [
+            "", "s", "15 sec", "1.5s", "30m1h", "1s1s", "10d", "-5s", "5s ",
+        ] {
+            if bad == "5s " {
+                assert!(parse_duration(bad).is_ok(), "{bad}"); // trimmed
+            } else {
+                assert!(parse_duration(bad).is_err(), "{bad}");
+            }
+        }
+        assert!(parse_duration("99999999999999999999h").is_err());
+        for d in ["1h30m", "15s", "500ms", "0s", "2m5s"] {
+            assert_eq!(format_duration(ok(d)), d);
+        }
+    }
+
+    #[test]
+    fn seat_ids() {
+        let mut v = Vec::new();
+        parse_seat_ids("1001-1003, 1010", &mut v).unwrap();
+        assert_eq!(v, [1001, 1002, 1003, 1010]);
+        for bad in ["1003-1001", "x", "1-", "", "1-200000"] {
+            assert!(parse_seat_ids(bad, &mut Vec::new()).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! The engine inside the tokio shell: SIP from [`sip_gateway::shell`], commands from the HTTP
+//! API, records to the [`Store`]. Figures are answered only once every record behind them is
+//! committed (docs/decisions/0007-durable-records.md): the reply waits on the store, not the
+//! engine, so the SIP loop never blocks on disk.
+
+use std::time::Instant;
+
+use sip_gateway::b2bua::Transmit;
+use sip_gateway::shell::Core;
+use sip_gateway::Peer;
+
+use super::Engine;
+use crate::api::{ApiError, Command, SurgeView};
+use crate::store::{Store, StoreStatus};
+
+/// How long a reply waits for the store before it is dropped.
+const COMMIT_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// [`Engine`] plus the store it writes to.
+#[derive(Debug)]
+pub struct Driver {
+    engine: Engine,
+    store: Store,
+    status: StoreStatus,
+    /// Sequence number of the last record handed to the store.
+    written: u64,
+}
+
+impl Driver {
+    /// Drive `engine`, writing its records to `store`.
+    pub fn new(engine: Engine, store: Store) -> Self {
+        let status = store.status();
+        Self {
+            engine,
+            store,
+            status,
+            written: 0,
+        }
+    }
+
+    /// Stop: the store flushes what it holds.
+    pub fn into_parts(self) -> (Engine, Store) {
+        (self.engine, self.store)
+    }
+
+    fn flush(&mut self) {
+        while let Some(record) = self.engine.poll_record() {
+            self.written = self.store.write(record);
+        }
+    }
+
+    /// Reply once the store has committed everything written so far.
+    fn reply_after_commit<T: Send + 'static>(
+        &self,
+        reply: tokio::sync::oneshot::Sender<T>,
+        value: T,
+    ) {
+        let status = self.status.clone();
+        let seq = self.written;
+        tokio::spawn(async move {
+            // While the database fails the figures are withheld (the API answers 503 after
+            // its own timeout); the waiter gives up a little later.
+            if tokio::time::timeout(COMMIT_WAIT, status.wait_committed(seq))
+                .await
+                .is_ok()
+            {
+                let _ = reply.send(value);
+            }
+        });
+    }
+}
+
+impl Core for Driver {
+    type Command = Command;
+
+    fn handle_message(&mut self, now: Instant, from: Peer, bytes: &[u8]) {
+        self.engine.handle_message(now, from, bytes);
+        self.flush();
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.engine.handle_timeout(now);
+        self.flush();
+    }
+
+    fn handle_command(&mut self, now: Instant, command: Command) {
+        match command {
+            Command::SetSeatState {
+                seat,
+                request,
+                reply,
+            } => {
+                let r = self.engine.set_seat_state(now, &seat, &request, "api");
+                let _ = reply.send(r);
+            }
+            Command::ListSeats { reply } => {
+                let _ = reply.send(self.engine.seats(now));
+            }
+            Command::GetSeat { seat, reply } => {
+                let r = self.engine.seat(now, &seat).ok_or_else(|| {
+                    ApiError::not_found("unknown_seat", format!("no seat {seat:?}"))
+                });
+                let _ = reply.send(r);
+            }
+            Command::ListCalls { reply } => {
+                let _ = reply.send(self.engine.calls(now));
+            }
+            Command::ListQueues { reply } => {
+                let _ = reply.send(self.engine.queues(now));
+            }
+            Command::Stats { reply } => {
+                let view = self.engine.stats(now);
+                self.flush();
+                self.reply_after_commit(reply, view);
+            }
+            Command::RefreshGauges { reply } => {
+                self.engine.refresh_gauges(now);
+                self.flush();
+                self.engine.metrics.set_store_pending(self.status.pending());
+                self.engine.metrics.set_store_errors(self.status.errors());
+                self.reply_after_commit(reply, ());
+            }
+            Command::Surge { open, reply } => {
+                let open = self.engine.set_surge(now, open);
+                let _ = reply.send(Ok(SurgeView { open }));
+            }
+        }
+        self.flush();
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.engine.poll_timeout()
+    }
+
+    fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.engine.poll_transmit()
+    }
+}

@@ -1,0 +1,921 @@
+//! The platform core: the SIP gateway, the dial plan and the call distributor joined into one
+//! sans-IO state machine, plus the tokio driver that owns it.
+//!
+//! [`Engine`] takes `now` and what arrived (a SIP message, a timer, an API command) and leaves
+//! behind SIP messages to send ([`Engine::poll_transmit`]) and facts to store
+//! ([`Engine::poll_record`]). Its pieces talk in one direction each:
+//!
+//! - gateway events (a call arrived, a seat answered, a caller hung up) run the dial plan and
+//!   become distributor inputs;
+//! - distributor outputs (ring this seat, this call left the queue) become gateway commands;
+//! - everything that happened becomes a [`Record`] and a metric.
+//!
+//! [`driver`] wraps it for [`sip_gateway::shell::run`] with the store and the HTTP commands.
+
+pub mod driver;
+mod router;
+mod views;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use acd_core::{
+    Acd, CallId, Exit, Input, LeaveReason, Line, NotReadyReason, OfferFailure, Output, Pool,
+    Priority, QueueId, SeatId, SeatRequest, SeatState, TopicId,
+};
+use ivr_flows::{Action, DialPlan, Feature};
+use sip_gateway::b2bua::{EndCause, Event, Gateway, OfferError, SeatFailure, Side, Transmit};
+use sip_gateway::Peer;
+
+use crate::api::{ApiError, SeatStateRequest};
+use crate::config::Plan;
+use crate::metrics::{LineMetrics, Metrics};
+use crate::record::{CallOutcome, QueueEventKind, Record, UnixMs};
+pub use router::PlatformRouter;
+
+/// Offset of Beijing time from UTC: the calendar day of the figures starts at local midnight.
+const LOCAL_OFFSET_SECS: i64 = 8 * 3600;
+
+/// Maps the monotonic clock the cores run on to Unix milliseconds for records.
+#[derive(Debug, Clone, Copy)]
+pub struct WallClock {
+    base: Instant,
+    base_ms: UnixMs,
+}
+
+impl WallClock {
+    /// `base` and `base_ms` name the same moment.
+    pub const fn new(base: Instant, base_ms: UnixMs) -> Self {
+        Self { base, base_ms }
+    }
+
+    /// Unix milliseconds at `now`.
+    pub fn ms(&self, now: Instant) -> UnixMs {
+        let since = now.saturating_duration_since(self.base).as_millis();
+        self.base_ms
+            .saturating_add(i64::try_from(since).unwrap_or(i64::MAX))
+    }
+
+    /// The instant of the last local (UTC+8) midnight at or before `base`.
+    fn local_midnight(&self) -> Instant {
+        let local_ms = self.base_ms + LOCAL_OFFSET_SECS * 1000;
+        let since_midnight = u64::try_from(local_ms.rem_euclid(86_400_000)).unwrap_or(0);
+        self.base
+            .checked_sub(Duration::from_millis(since_midnight))
+            .unwrap_or(self.base)
+    }
+}
+
+/// Static facts about a seat from the plan.
+#[derive(Debug)]
+struct SeatMeta {
+    id: SeatId,
+    name: String,
+    pool: Pool,
+    skills: Vec<String>,
+    /// Take the seat out of routing when its current call ends (its phone unregistered).
+    logout_after_call: bool,
+}
+
+/// A queue from the plan.
+#[derive(Debug)]
+struct QueueMeta {
+    name: String,
+    lines: Vec<String>,
+    strategy: String,
+    metrics: HashMap<String, LineMetrics>,
+}
+
+/// One call the engine knows, keyed by the gateway's call id.
+#[derive(Debug)]
+struct CallRec {
+    /// The engine's id: the distributor's `CallId` and the records' call id.
+    id: u64,
+    line: String,
+    started: Instant,
+    /// The queue it waits (or waited) in.
+    queue: Option<QueueId>,
+    topic: Option<String>,
+    /// When it entered the queue.
+    entered: Option<Instant>,
+    /// The seat ringing or talking, and the leg number of that attempt.
+    seat: Option<(SeatId, u32)>,
+    legs: u32,
+    answered: Option<Instant>,
+    /// The seat that answered.
+    answered_by: Option<SeatId>,
+    /// A seat dialled directly (an internal call), outside the distributor.
+    direct: bool,
+}
+
+/// The platform core. See the module documentation.
+#[derive(Debug)]
+pub struct Engine {
+    gw: Gateway<PlatformRouter>,
+    acd: Acd,
+    dial_plan: DialPlan,
+    topics: Vec<String>,
+    queues: Vec<QueueMeta>,
+    line_queue: HashMap<u32, QueueId>,
+    seats: Vec<SeatMeta>,
+    seat_by_name: HashMap<String, usize>,
+    seat_by_id: HashMap<u32, usize>,
+    calls: HashMap<u64, CallRec>,
+    /// Engine call id → gateway call id.
+    by_id: HashMap<u64, u64>,
+    next_id: u64,
+    reasons: Vec<String>,
+    /// Who caused the seat changes being recorded now ("api", "phone", "registration").
+    source: &'static str,
+    records: VecDeque<Record>,
+    metrics: Arc<Metrics>,
+    clock: WallClock,
+    ring_timeout: Duration,
+    answer_within: Duration,
+    target_answer_rate: f64,
+}
+
+impl Engine {
+    /// Build the engine for `plan` around a gateway whose router is a [`PlatformRouter`] over
+    /// the same plan. Call ids start at `first_call_id` (above every id already stored);
+    /// `ring_timeout` applies to queues that set none.
+    pub fn new(
+        plan: &Plan,
+        gw: Gateway<PlatformRouter>,
+        metrics: Arc<Metrics>,
+        first_call_id: u64,
+        clock: WallClock,
+        ring_timeout: Duration,
+    ) -> Result<Self, String> {
+        let mut cfg = plan.acd.clone();
+        cfg.day_start = Some(clock.local_midnight());
+        let acd = Acd::new(cfg.clone()).map_err(|e| format!("{}: {e}", plan.source))?;
+        let queues: Vec<QueueMeta> = cfg
+            .queues
+            .iter()
+            .map(|q| QueueMeta {
+                name: q.name.clone(),
+                lines: q.lines.iter().map(|l| l.0.to_string()).collect(),
+                strategy: views::strategy_name(q.strategy).to_owned(),
+                metrics: q
+                    .lines
+                    .iter()
+                    .map(|l| {
+                        let line = l.0.to_string();
+                        let m = metrics.line(&line, &q.name);
+                        (line, m)
+                    })
+                    .collect(),
+            })
+            .collect();
+        let mut line_queue = HashMap::new();
+        for (i, q) in cfg.queues.iter().enumerate() {
+            let qid = QueueId(u16::try_from(i).map_err(|_| "too many queues".to_owned())?);
+            for l in &q.lines {
+                line_queue.insert(l.0, qid);
+            }
+        }
+        let seats: Vec<SeatMeta> = cfg
+            .seats
+            .iter()
+            .map(|s| SeatMeta {
+                id: s.id,
+                name: s.id.0.to_string(),
+                pool: s.pool,
+                skills: s
+                    .skills
+                    .iter()
+                    .map(|k| {
+                        let topic = cfg
+                            .topics
+                            .get(usize::from(k.topic.0))
+                            .map_or("?", String::as_str);
+                        format!("{topic}:{}", k.level)
+                    })
+                    .collect(),
+                logout_after_call: false,
+            })
+            .collect();
+        let seat_by_name = seats
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.name.clone(), i))
+            .collect();
+        let seat_by_id = seats.iter().enumerate().map(|(i, s)| (s.id.0, i)).collect();
+        Ok(Self {
+            gw,
+            acd,
+            dial_plan: plan.dial_plan.clone(),
+            topics: cfg.topics.clone(),
+            queues,
+            line_queue,
+            seats,
+            seat_by_name,
+            seat_by_id,
+            calls: HashMap::new(),
+            by_id: HashMap::new(),
+            next_id: first_call_id.max(1),
+            reasons: Vec::new(),
+            source: "distributor",
+            records: VecDeque::new(),
+            metrics,
+            clock,
+            ring_timeout,
+            answer_within: plan.service.answer_within,
+            target_answer_rate: plan.service.answer_rate,
+        })
+    }
+
+    /// Feed one SIP message.
+    pub fn handle_message(&mut self, now: Instant, from: Peer, bytes: &[u8]) {
+        self.gw.handle_message(now, from, bytes);
+        self.pump(now);
+    }
+
+    /// Fire the gateway's and the distributor's timers due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.gw.poll_timeout().is_some_and(|t| t <= now) {
+            self.gw.handle_timeout(now);
+        }
+        if self.acd.poll_timeout().is_some_and(|t| t <= now) {
+            self.acd.handle_timeout(now);
+        }
+        self.pump(now);
+    }
+
+    /// When [`Engine::handle_timeout`] must next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match (self.gw.poll_timeout(), self.acd.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The next SIP message to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.gw.poll_transmit()
+    }
+
+    /// The next fact to store, in the order they happened.
+    pub fn poll_record(&mut self) -> Option<Record> {
+        self.records.pop_front()
+    }
+
+    /// The gateway (read only), e.g. for its counters.
+    pub const fn gateway(&self) -> &Gateway<PlatformRouter> {
+        &self.gw
+    }
+
+    /// Change a seat's state on behalf of the API or the seat's phone.
+    pub fn set_seat_state(
+        &mut self,
+        now: Instant,
+        seat: &str,
+        request: &SeatStateRequest,
+        source: &'static str,
+    ) -> Result<crate::api::SeatView, ApiError> {
+        let idx = *self
+            .seat_by_name
+            .get(seat)
+            .ok_or_else(|| ApiError::not_found("unknown_seat", format!("no seat {seat:?}")))?;
+        let id = self.seats[idx].id;
+        let req = match request {
+            SeatStateRequest::Ready { .. } => {
+                if self.gw.registrar().lookup(now, seat).is_none() {
+                    return Err(ApiError::conflict(
+                        "not_registered",
+                        format!(
+                            "seat {seat} has no registered phone; register it before going ready"
+                        ),
+                    ));
+                }
+                SeatRequest::Ready
+            }
+            SeatStateRequest::NotReady { reason } => {
+                SeatRequest::NotReady(self.reason_code(reason.as_deref()))
+            }
+            SeatStateRequest::LoggedOut { .. } => SeatRequest::LoggedOut,
+        };
+        self.source = source;
+        let result = self.acd.handle(
+            now,
+            Input::SeatState {
+                seat: id,
+                state: req,
+            },
+        );
+        self.pump(now);
+        self.source = "distributor";
+        result
+            .map_err(|e| ApiError::conflict("invalid_transition", format!("seat {seat}: {e}")))?;
+        self.seat_view(now, idx)
+            .ok_or_else(|| ApiError::not_found("unknown_seat", format!("no seat {seat:?}")))
+    }
+
+    /// Open or close the surge pool by hand.
+    pub fn set_surge(&mut self, now: Instant, open: bool) -> bool {
+        self.source = "api";
+        let _ = self.acd.handle(now, Input::SurgeManual { open });
+        self.pump(now);
+        self.source = "distributor";
+        self.acd.surge_open()
+    }
+
+    fn reason_code(&mut self, reason: Option<&str>) -> NotReadyReason {
+        match reason.unwrap_or("break") {
+            "break" => NotReadyReason::Break,
+            "meal" => NotReadyReason::Meal,
+            "training" => NotReadyReason::Training,
+            "meeting" => NotReadyReason::Meeting,
+            other => {
+                let i = self
+                    .reasons
+                    .iter()
+                    .position(|r| r == other)
+                    .unwrap_or_else(|| {
+                        self.reasons.push(other.to_owned());
+                        self.reasons.len() - 1
+                    });
+                NotReadyReason::Other(u16::try_from(i).unwrap_or(u16::MAX))
+            }
+        }
+    }
+
+    /// Drain gateway events and distributor outputs until both are quiet.
+    fn pump(&mut self, now: Instant) {
+        loop {
+            let mut busy = false;
+            while let Some(event) = self.gw.poll_event() {
+                busy = true;
+                self.on_event(now, event);
+            }
+            while let Some(out) = self.acd.poll_output() {
+                busy = true;
+                self.on_output(now, out);
+            }
+            if !busy {
+                break;
+            }
+        }
+    }
+
+    fn record(&mut self, r: Record) {
+        self.records.push_back(r);
+    }
+
+    fn line_metrics(&self, queue: QueueId, line: &str) -> Option<&LineMetrics> {
+        self.queues.get(usize::from(queue.0))?.metrics.get(line)
+    }
+
+    fn queue_name(&self, queue: Option<QueueId>) -> String {
+        queue
+            .and_then(|q| self.queues.get(usize::from(q.0)))
+            .map(|q| q.name.clone())
+            .unwrap_or_default()
+    }
+
+    // ---- gateway events -------------------------------------------------------------------
+
+    fn on_event(&mut self, now: Instant, event: Event) {
+        match event {
+            Event::CallStarted {
+                call,
+                dialed,
+                caller,
+                from_seat,
+            } => self.on_call_started(now, call, dialed, caller, from_seat),
+            Event::SeatRinging { .. } => {}
+            Event::CallAnswered { call, seat } => self.on_answered(now, call, &seat),
+            Event::OfferFailed { call, seat, why } => self.on_offer_failed(now, call, &seat, why),
+            Event::CallEnded { call, cause } => self.on_call_ended(now, call, cause),
+            Event::SeatRegistered { seat } => tracing::info!(seat, "seat registered"),
+            Event::SeatUnregistered { seat } => self.on_unregistered(now, &seat),
+        }
+    }
+
+    fn on_call_started(
+        &mut self,
+        now: Instant,
+        call: u64,
+        dialed: String,
+        caller: String,
+        from_seat: Option<String>,
+    ) {
+        let id = self.next_id;
+        self.next_id += 1;
+        let at = self.clock.ms(now);
+        self.record(Record::CallStarted {
+            call: id,
+            at,
+            line: dialed.clone(),
+            caller,
+        });
+        let direct = self.seat_by_name.contains_key(&dialed);
+        self.calls.insert(
+            call,
+            CallRec {
+                id,
+                line: dialed.clone(),
+                started: now,
+                queue: None,
+                topic: None,
+                entered: None,
+                seat: None,
+                legs: 0,
+                answered: None,
+                answered_by: None,
+                direct,
+            },
+        );
+        self.by_id.insert(id, call);
+        if direct {
+            // An internal call to a seat's number: the router rang it already.
+            if let Some(&i) = self.seat_by_name.get(&dialed) {
+                let seat = self.seats[i].id;
+                self.open_leg(now, call, seat);
+            }
+            return;
+        }
+        let mut run = self.dial_plan.start(&dialed, from_seat.as_deref());
+        while let Some(action) = run.poll_action() {
+            match action {
+                Action::Play { prompt } => {
+                    // Prompts are heard once media lands (crates/media); the flow goes on.
+                    tracing::debug!(call = id, prompt, "notice (no media yet)");
+                    run.prompt_done();
+                }
+                Action::Enqueue {
+                    line,
+                    topic,
+                    priority,
+                } => self.enqueue(now, call, &line, &topic, priority),
+                Action::Reject { status, reason } => {
+                    self.gw.reject(now, call, status, reason);
+                }
+                Action::Feature { seat, feature } => self.feature(now, call, &seat, feature),
+            }
+        }
+    }
+
+    fn enqueue(&mut self, now: Instant, call: u64, line: &str, topic: &str, priority: u8) {
+        let number: Option<u32> = line.parse().ok();
+        let queue = number.and_then(|n| self.line_queue.get(&n).copied());
+        let topic_id = self
+            .topics
+            .iter()
+            .position(|t| t == topic)
+            .and_then(|i| u16::try_from(i).ok())
+            .map(TopicId);
+        let (Some(number), Some(queue), Some(topic_id)) = (number, queue, topic_id) else {
+            // The configuration is validated against the distributor; this is a bug guard.
+            tracing::error!(
+                line,
+                topic,
+                "dial plan names a line or topic the distributor lacks"
+            );
+            self.gw.reject(now, call, 500, "Server Internal Error");
+            return;
+        };
+        let Some(rec) = self.calls.get_mut(&call) else {
+            return;
+        };
+        rec.queue = Some(queue);
+        rec.topic = Some(topic.to_owned());
+        rec.entered = Some(now);
+        let id = rec.id;
+        self.gw.ring_back(now, call);
+        let at = self.clock.ms(now);
+        let qname = self.queue_name(Some(queue));
+        self.record(Record::Queue {
+            call: id,
+            at,
+            queue: qname,
+            line: line.to_owned(),
+            seat: None,
+            kind: QueueEventKind::Enter,
+            wait_ms: None,
+        });
+        if let Some(m) = self.line_metrics(queue, line) {
+            m.offered();
+        }
+        let input = Input::CallArrived {
+            call: CallId(id),
+            line: Line(number),
+            topic: topic_id,
+            priority: Priority(priority),
+        };
+        if let Err(e) = self.acd.handle(now, input) {
+            tracing::error!(call = id, error = %e, "distributor refused a call");
+            self.gw.reject(now, call, 500, "Server Internal Error");
+        }
+    }
+
+    /// A seat dialled a feature code: change its state and tell the phone by the final
+    /// response (docs/decisions/0008-feature-codes.md): 603 with the new state as the reason
+    /// phrase when done, 403 with the cause when the change is impossible.
+    fn feature(&mut self, now: Instant, call: u64, seat: &str, feature: Feature) {
+        let request = match feature {
+            Feature::Ready => SeatStateRequest::Ready { reason: None },
+            Feature::NotReady => SeatStateRequest::NotReady { reason: None },
+            Feature::LogOut => SeatStateRequest::LoggedOut { reason: None },
+        };
+        match self.set_seat_state(now, seat, &request, "phone") {
+            Ok(view) => {
+                let reason = format!("Seat {seat} {}", view.state.replace('_', " "));
+                self.gw.reject(now, call, 603, &reason);
+            }
+            Err(e) => {
+                let reason = format!("Seat {seat} unchanged: {}", e.message);
+                self.gw.reject(now, call, 403, &reason);
+            }
+        }
+    }
+
+    fn open_leg(&mut self, now: Instant, call: u64, seat: SeatId) {
+        let at = self.clock.ms(now);
+        let Some(rec) = self.calls.get_mut(&call) else {
+            return;
+        };
+        rec.legs += 1;
+        rec.seat = Some((seat, rec.legs));
+        let (id, leg) = (rec.id, rec.legs);
+        self.record(Record::LegStarted {
+            call: id,
+            leg,
+            at,
+            seat: seat.0,
+        });
+    }
+
+    fn close_leg(&mut self, now: Instant, call: u64, outcome: &str) {
+        let at = self.clock.ms(now);
+        let Some(rec) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let Some((_, leg)) = rec.seat.take() else {
+            return;
+        };
+        let (id, answered) = (rec.id, rec.answered);
+        let answered_at = answered.map(|t| self.clock.ms(t));
+        self.record(Record::LegEnded {
+            call: id,
+            leg,
+            at,
+            answered_at,
+            outcome: outcome.to_owned(),
+        });
+    }
+
+    fn on_answered(&mut self, now: Instant, call: u64, seat: &str) {
+        let seat_id = self.seat_by_name.get(seat).map(|&i| self.seats[i].id);
+        let Some(rec) = self.calls.get_mut(&call) else {
+            return;
+        };
+        rec.answered = Some(now);
+        rec.answered_by = seat_id;
+        if rec.direct {
+            return;
+        }
+        let (id, line, queue) = (rec.id, rec.line.clone(), rec.queue);
+        let wait = rec.entered.map(|e| now.saturating_duration_since(e));
+        let Some(&i) = self.seat_by_name.get(seat) else {
+            return;
+        };
+        let seat_id = self.seats[i].id;
+        if let Err(e) = self.acd.handle(
+            now,
+            Input::OfferAnswered {
+                call: CallId(id),
+                seat: seat_id,
+            },
+        ) {
+            tracing::error!(call = id, seat, error = %e, "distributor refused an answer");
+        }
+        let at = self.clock.ms(now);
+        self.record(Record::Queue {
+            call: id,
+            at,
+            queue: self.queue_name(queue),
+            line: line.clone(),
+            seat: Some(seat_id.0),
+            kind: QueueEventKind::Connect,
+            wait_ms: wait.map(ms),
+        });
+        if let (Some(q), Some(w)) = (queue, wait) {
+            if let Some(m) = self.line_metrics(q, &line) {
+                m.answered(w);
+            }
+        }
+    }
+
+    fn on_offer_failed(&mut self, now: Instant, call: u64, seat: &str, why: SeatFailure) {
+        let (kind, outcome, failure) = match why {
+            SeatFailure::NoAnswer => (
+                QueueEventKind::RingNoAnswer,
+                "no-answer".to_owned(),
+                OfferFailure::NoAnswer,
+            ),
+            SeatFailure::Refused(status) => (
+                QueueEventKind::Refused,
+                format!("refused {status}"),
+                OfferFailure::Rejected,
+            ),
+            SeatFailure::Unreachable => (
+                QueueEventKind::Unreachable,
+                "unreachable".to_owned(),
+                OfferFailure::Unreachable,
+            ),
+        };
+        self.close_leg(now, call, &outcome);
+        let Some(rec) = self.calls.get(&call) else {
+            return;
+        };
+        let (id, line, queue) = (rec.id, rec.line.clone(), rec.queue);
+        let Some(&i) = self.seat_by_name.get(seat) else {
+            return;
+        };
+        let seat_id = self.seats[i].id;
+        let at = self.clock.ms(now);
+        self.record(Record::Queue {
+            call: id,
+            at,
+            queue: self.queue_name(queue),
+            line,
+            seat: Some(seat_id.0),
+            kind,
+            wait_ms: None,
+        });
+        if let Err(e) = self.acd.handle(
+            now,
+            Input::OfferFailed {
+                call: CallId(id),
+                seat: seat_id,
+                why: failure,
+            },
+        ) {
+            tracing::error!(call = id, seat, error = %e, "distributor refused an offer failure");
+        }
+    }
+
+    fn on_call_ended(&mut self, now: Instant, call: u64, cause: EndCause) {
+        let Some(rec) = self.calls.get(&call) else {
+            return;
+        };
+        let id = rec.id;
+        let queued = rec.queue.is_some() && !rec.direct;
+        match cause {
+            EndCause::HungUp { .. } | EndCause::NoAck if rec.answered.is_some() => {
+                let by_caller = matches!(cause, EndCause::HungUp { by: Side::Caller });
+                self.close_leg(now, call, "hung-up");
+                if queued {
+                    self.complete(now, call, by_caller);
+                }
+                self.finish(now, call, CallOutcome::Answered);
+            }
+            EndCause::CallerCancelled | EndCause::HungUp { .. } | EndCause::NoAck if queued => {
+                // The caller left while waiting or ringing: the distributor classes the
+                // abandon (short or long) and reports it in CallLeft.
+                self.close_leg(now, call, "cancelled");
+                if let Err(e) = self
+                    .acd
+                    .handle(now, Input::CallAbandoned { call: CallId(id) })
+                {
+                    tracing::error!(call = id, error = %e, "distributor refused an abandon");
+                    self.finish(now, call, CallOutcome::Abandoned);
+                }
+            }
+            EndCause::Rejected { .. } if queued => {
+                // A timeout exit: CallLeft{TimedOut} already finished the record.
+                self.close_leg(now, call, "cancelled");
+            }
+            _ => {
+                // Not queued: unknown numbers, feature codes, internal calls that failed.
+                self.close_leg(now, call, "failed");
+                self.finish(now, call, CallOutcome::Rejected);
+            }
+        }
+    }
+
+    /// The conversation of a queued call ended: the distributor frees the seat.
+    fn complete(&mut self, now: Instant, call: u64, by_caller: bool) {
+        let Some(rec) = self.calls.get(&call) else {
+            return;
+        };
+        let (id, line, queue) = (rec.id, rec.line.clone(), rec.queue);
+        let seat = rec.answered_by.map(|s| s.0);
+        let at = self.clock.ms(now);
+        self.record(Record::Queue {
+            call: id,
+            at,
+            queue: self.queue_name(queue),
+            line,
+            seat,
+            kind: if by_caller {
+                QueueEventKind::CompleteCaller
+            } else {
+                QueueEventKind::CompleteSeat
+            },
+            wait_ms: None,
+        });
+        if let Err(e) = self.acd.handle(now, Input::CallEnded { call: CallId(id) }) {
+            tracing::error!(call = id, error = %e, "distributor refused a call end");
+        }
+        if let Some(s) = seat.and_then(|s| self.seat_by_id.get(&s).copied()) {
+            if self.seats[s].logout_after_call {
+                self.seats[s].logout_after_call = false;
+                self.source = "registration";
+                let _ = self.acd.handle(
+                    now,
+                    Input::SeatState {
+                        seat: self.seats[s].id,
+                        state: SeatRequest::LoggedOut,
+                    },
+                );
+                self.source = "distributor";
+            }
+        }
+    }
+
+    /// Write the call's final record and forget it.
+    fn finish(&mut self, now: Instant, call: u64, outcome: CallOutcome) {
+        let Some(rec) = self.calls.remove(&call) else {
+            return;
+        };
+        self.by_id.remove(&rec.id);
+        let wait = rec
+            .entered
+            .map(|e| rec.answered.unwrap_or(now).saturating_duration_since(e));
+        let talk = rec.answered.map(|a| now.saturating_duration_since(a));
+        let at = self.clock.ms(now);
+        self.record(Record::CallEnded {
+            call: rec.id,
+            at,
+            outcome,
+            queue: rec.queue.map(|q| self.queue_name(Some(q))),
+            topic: rec.topic,
+            seat: rec.answered_by.map(|s| s.0),
+            wait_ms: wait.map(ms),
+            talk_ms: talk.map(ms),
+        });
+    }
+
+    fn on_unregistered(&mut self, now: Instant, seat: &str) {
+        tracing::info!(seat, "seat unregistered: out of routing");
+        let Some(&i) = self.seat_by_name.get(seat) else {
+            return;
+        };
+        let id = self.seats[i].id;
+        match self.acd.seat_state(id) {
+            Some(SeatState::LoggedOut) | None => {}
+            Some(SeatState::Offered(_) | SeatState::Talking(_)) => {
+                self.seats[i].logout_after_call = true;
+            }
+            Some(_) => {
+                self.source = "registration";
+                let _ = self.acd.handle(
+                    now,
+                    Input::SeatState {
+                        seat: id,
+                        state: SeatRequest::LoggedOut,
+                    },
+                );
+                self.pump(now);
+                self.source = "distributor";
+            }
+        }
+    }
+
+    // ---- distributor outputs ---------------------------------------------------------------
+
+    fn on_output(&mut self, now: Instant, out: Output) {
+        match out {
+            Output::Offer {
+                call,
+                seat,
+                ring_timeout,
+            } => self.on_offer(now, call, seat, ring_timeout),
+            Output::CallLeft { call, why } => self.on_left(now, call, why),
+            Output::SeatChanged { seat, state } => self.on_seat_changed(now, seat, state),
+            Output::SurgeOpened { reason } => {
+                tracing::warn!(?reason, "surge pool OPENED: page the surge staff");
+            }
+            Output::SurgeClosed { reason } => {
+                tracing::warn!(?reason, "surge pool closed");
+            }
+        }
+    }
+
+    fn on_offer(&mut self, now: Instant, call: CallId, seat: SeatId, ring: Option<Duration>) {
+        let Some(&gw_call) = self.by_id.get(&call.0) else {
+            return;
+        };
+        let Some(&i) = self.seat_by_id.get(&seat.0) else {
+            return;
+        };
+        let name = self.seats[i].name.clone();
+        let ring = ring.unwrap_or(self.ring_timeout);
+        match self.gw.offer(now, gw_call, &name, ring) {
+            Ok(()) => {
+                self.open_leg(now, gw_call, seat);
+                let Some(rec) = self.calls.get(&gw_call) else {
+                    return;
+                };
+                let (id, line, queue) = (rec.id, rec.line.clone(), rec.queue);
+                let at = self.clock.ms(now);
+                self.record(Record::Queue {
+                    call: id,
+                    at,
+                    queue: self.queue_name(queue),
+                    line,
+                    seat: Some(seat.0),
+                    kind: QueueEventKind::Offer,
+                    wait_ms: None,
+                });
+            }
+            Err(e) => {
+                tracing::warn!(call = call.0, seat = name, ?e, "cannot ring seat");
+                let why = match e {
+                    OfferError::NotRegistered => OfferFailure::Unreachable,
+                    OfferError::NotHeld | OfferError::UnknownCall => OfferFailure::Rejected,
+                };
+                let _ = self.acd.handle(now, Input::OfferFailed { call, seat, why });
+            }
+        }
+    }
+
+    fn on_left(&mut self, now: Instant, call: CallId, why: LeaveReason) {
+        let Some(&gw_call) = self.by_id.get(&call.0) else {
+            return;
+        };
+        let Some(rec) = self.calls.get(&gw_call) else {
+            return;
+        };
+        let (line, queue) = (rec.line.clone(), rec.queue);
+        let wait = rec.entered.map(|e| now.saturating_duration_since(e));
+        let at = self.clock.ms(now);
+        let event = |kind| Record::Queue {
+            call: call.0,
+            at,
+            queue: self.queue_name(queue),
+            line: line.clone(),
+            seat: None,
+            kind,
+            wait_ms: wait.map(ms),
+        };
+        match why {
+            LeaveReason::Answered { .. } => {}
+            LeaveReason::Abandoned { short } => {
+                let kind = if short {
+                    QueueEventKind::AbandonShort
+                } else {
+                    QueueEventKind::AbandonLong
+                };
+                let r = event(kind);
+                self.record(r);
+                if let Some(m) = queue.and_then(|q| self.line_metrics(q, &line)) {
+                    m.abandoned(short);
+                }
+                let outcome = if short {
+                    CallOutcome::AbandonedShort
+                } else {
+                    CallOutcome::Abandoned
+                };
+                self.finish(now, gw_call, outcome);
+            }
+            LeaveReason::TimedOut { exit } => {
+                let r = event(QueueEventKind::Timeout);
+                self.record(r);
+                if let Some(m) = queue.and_then(|q| self.line_metrics(q, &line)) {
+                    m.timed_out();
+                }
+                if !matches!(exit, Exit::Disconnect) {
+                    // Voicemail, callback and transfer exits need media and transfers (later
+                    // issues); until then every exit ends the call with 480.
+                    tracing::info!(call = call.0, ?exit, "timeout exit not available yet: 480");
+                }
+                self.finish(now, gw_call, CallOutcome::TimedOut);
+                self.gw.reject(now, gw_call, 480, "Temporarily Unavailable");
+            }
+        }
+    }
+
+    fn on_seat_changed(&mut self, now: Instant, seat: SeatId, state: SeatState) {
+        let reason = match state {
+            SeatState::NotReady { reason } => Some(views::reason_text(reason, &self.reasons)),
+            _ => None,
+        };
+        let at = self.clock.ms(now);
+        self.record(Record::SeatState {
+            seat: seat.0,
+            at,
+            state: views::state_name(state).to_owned(),
+            reason,
+            source: self.source.to_owned(),
+        });
+    }
+}
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
