@@ -107,6 +107,9 @@ fn main() -> ExitCode {
     match outcome {
         Ok(text) => {
             print!("{text}");
+            if !text.is_empty() && !text.ends_with('\n') {
+                println!();
+            }
             ExitCode::SUCCESS
         }
         Err(message) => {

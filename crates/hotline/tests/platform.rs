@@ -366,3 +366,86 @@ fn feature_codes_and_api_errors_change_seat_state_or_nothing() {
         .run(Duration::from_secs(20));
     expect_all_ok("unknown number: 404", &[&out], &gw);
 }
+
+#[test]
+fn calls_in_flight_at_a_crash_are_closed_as_interrupted_at_the_next_start() {
+    let dir = TestDir::new("platform_crash");
+    let gw = Gateway::start(&dir, &[]);
+    // Nobody is ready: the caller waits (it would hang up after 30 s).
+    let caller = Sipp::caller(&dir, "waiting", &gw, "uac_abandon.xml", "12345")
+        .args(["-d", "30000"])
+        .calls(1)
+        .timeout(40)
+        .spawn();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, body) = http(gw.http, "GET", "/api/v1/calls", None);
+        if body.contains(r#""state":"waiting""#) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no waiting call: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The stats reply waits for the store, so the call's start is on disk now.
+    let (status, _) = http(gw.http, "GET", "/api/v1/stats", None);
+    assert_eq!(status, 200);
+    drop(gw); // SIGKILL: no orderly shutdown
+    drop(caller);
+
+    let gw = Gateway::start(&dir, &[]);
+    assert!(
+        gw.log_tail()
+            .contains("1 call(s) in flight at the last stop closed as interrupted"),
+        "{}",
+        gw.log_tail()
+    );
+    let conn = hotline::store::open_read_only(&gw.data).expect("open the database");
+    let (outcome, ended): (String, Option<i64>) = conn
+        .query_row("SELECT outcome, ended_at FROM calls", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .expect("the call's row");
+    assert_eq!(outcome, "interrupted");
+    assert!(ended.is_some());
+}
+
+#[test]
+fn a_bad_configuration_never_starts_a_server() {
+    let dir = TestDir::new("platform_bad_config");
+    let bad = dir.file("bad.toml");
+    let shipped = include_str!("../../../deploy/zhengzhou.toml");
+    // A contradiction deep in the file: a line feeding a queue that does not exist.
+    let text = shipped.replacen(r#"queue = "12348""#, r#"queue = "12399""#, 1);
+    assert_ne!(text, shipped);
+    std::fs::write(&bad, &text).expect("write");
+    let line = text
+        .lines()
+        .position(|l| l.contains(r#"queue = "12399""#))
+        .expect("the changed line")
+        + 1;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .args([
+            "serve",
+            "--sip",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+            "--config",
+        ])
+        .arg(&bad)
+        .arg("--data")
+        .arg(dir.file("data"))
+        .output()
+        .expect("run hotline");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("bad.toml:{line}: key `lines")),
+        "names file, line and key: {stderr}"
+    );
+    assert!(stderr.contains("12399"), "{stderr}");
+    assert!(!dir.file("data").exists(), "nothing was started or created");
+}

@@ -1,0 +1,220 @@
+//! The platform core on a fake clock with the shipped Zhengzhou plan: SIP bytes in, SIP
+//! bytes and records out, no sockets or sleeps. A seat whose registration lapses leaves
+//! routing; a seat that does not answer sends the call back to the queue and the next seat
+//! gets it; the records tell the same story.
+#![allow(clippy::disallowed_methods)] // the fake clock starts from the real one, once
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hotline::api::SeatStateRequest;
+use hotline::config;
+use hotline::engine::{Engine, PlatformRouter, WallClock};
+use hotline::metrics::Metrics;
+use hotline::record::{QueueEventKind, Record};
+use sip_gateway::b2bua::{Gateway, GatewayConfig};
+use sip_gateway::registrar::{Registrar, RegistrarConfig};
+use sip_gateway::transaction::TimerConfig;
+use sip_gateway::validate::Limits;
+use sip_gateway::Peer;
+
+const CARRIER: &str = "127.0.0.1:6000";
+
+struct H {
+    engine: Engine,
+    now: Instant,
+    records: Vec<Record>,
+}
+
+fn peer(a: &str) -> Peer {
+    Peer::udp(a.parse().expect("addr"))
+}
+
+fn header<'a>(text: &'a str, name: &str) -> &'a str {
+    text.lines()
+        .find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+        .unwrap_or("")
+}
+
+impl H {
+    fn new() -> Self {
+        let now = Instant::now();
+        let plan = config::zhengzhou();
+        let gw = Gateway::new(
+            GatewayConfig {
+                local_addr: "127.0.0.1:5060".parse().expect("addr"),
+                timers: TimerConfig::default(),
+                limits: Limits::default(),
+                ring_timeout: Duration::from_secs(30),
+            },
+            PlatformRouter::new(
+                plan.acd.seats.iter().map(|s| s.id.0.to_string()),
+                Duration::from_secs(30),
+            ),
+            Registrar::new(RegistrarConfig::new("127.0.0.1"), None, [7; 32], now),
+            42,
+        );
+        let engine = Engine::new(
+            &plan,
+            gw,
+            Arc::new(Metrics::new()),
+            1,
+            WallClock::new(now, 1_800_000_000_000),
+            Duration::from_secs(30),
+        )
+        .expect("engine");
+        Self {
+            engine,
+            now,
+            records: Vec::new(),
+        }
+    }
+
+    fn send(&mut self, from: &str, text: &str) -> Vec<(Peer, String)> {
+        let now = self.now;
+        self.engine.handle_message(now, peer(from), text.as_bytes());
+        self.drain()
+    }
+
+    fn drain(&mut self) -> Vec<(Peer, String)> {
+        self.records
+            .extend(std::iter::from_fn(|| self.engine.poll_record()));
+        std::iter::from_fn(|| self.engine.poll_transmit())
+            .map(|t| (t.to, String::from_utf8_lossy(&t.bytes).into_owned()))
+            .collect()
+    }
+
+    fn advance(&mut self, d: Duration) -> Vec<(Peer, String)> {
+        let end = self.now + d;
+        let mut out = Vec::new();
+        while let Some(at) = self.engine.poll_timeout() {
+            if at > end {
+                break;
+            }
+            self.now = self.now.max(at);
+            self.engine.handle_timeout(self.now);
+            out.extend(self.drain());
+        }
+        self.now = end;
+        out
+    }
+
+    fn register(&mut self, seat: &str, addr: &str, expires: u32) {
+        let sent = self.send(
+            addr,
+            &format!(
+                "REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {addr};branch=z9hG4bKr{seat}{expires}\r\n\
+                 From: <sip:{seat}@127.0.0.1>;tag=r{seat}\r\nTo: <sip:{seat}@127.0.0.1>\r\n\
+                 Call-ID: reg-{seat}\r\nCSeq: 1 REGISTER\r\nContact: <sip:{seat}@{addr}>\r\n\
+                 Expires: {expires}\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+            ),
+        );
+        assert!(sent[0].1.starts_with("SIP/2.0 200"), "{sent:?}");
+    }
+
+    fn state(&self, seat: &str) -> String {
+        self.engine.seat(self.now, seat).expect("seat").state
+    }
+
+    fn ready(&mut self, seat: &str) {
+        let now = self.now;
+        self.engine
+            .set_seat_state(now, seat, &SeatStateRequest::Ready { reason: None }, "api")
+            .expect("ready");
+        self.drain();
+    }
+
+    fn dial(&mut self, number: &str, call_id: &str) -> Vec<(Peer, String)> {
+        let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 8000 RTP/AVP 0\r\n";
+        self.send(
+            CARRIER,
+            &format!(
+                "INVITE sip:{number}@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP {CARRIER};branch=z9hG4bK{call_id}\r\n\
+                 From: <sip:13800001234@carrier.example>;tag=c1\r\nTo: <sip:{number}@127.0.0.1>\r\n\
+                 Call-ID: {call_id}\r\nCSeq: 1 INVITE\r\nContact: <sip:caller@{CARRIER}>\r\nMax-Forwards: 70\r\n\
+                 Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+                sdp.len()
+            ),
+        )
+    }
+}
+
+#[test]
+fn a_seat_whose_registration_lapses_leaves_routing() {
+    let mut h = H::new();
+    h.register("1001", "127.0.0.1:7001", 60);
+    h.ready("1001");
+    assert_eq!(h.state("1001"), "ready");
+    h.advance(Duration::from_secs(61));
+    assert_eq!(h.state("1001"), "logged_out");
+    let view = h.engine.seat(h.now, "1001").expect("seat");
+    assert!(!view.registered);
+    assert!(h.records.iter().any(|r| matches!(
+        r,
+        Record::SeatState { seat: 1001, state, source, .. }
+            if state == "logged_out" && source == "registration"
+    )));
+    // A caller now waits: nobody is left to ring.
+    let sent = h.dial("12345", "lapse-1");
+    assert!(
+        sent.iter().all(|(p, _)| *p == peer(CARRIER)),
+        "no seat is rung: {sent:?}"
+    );
+    assert_eq!(h.engine.calls(h.now)[0].state, "waiting");
+}
+
+#[test]
+fn a_seat_that_does_not_answer_sends_the_call_to_the_next_seat() {
+    let mut h = H::new();
+    h.register("1001", "127.0.0.1:7001", 3600);
+    h.register("1002", "127.0.0.1:7002", 3600);
+    h.ready("1001");
+    h.advance(Duration::from_secs(1));
+    h.ready("1002");
+
+    let sent = h.dial("12349", "nr-1");
+    assert!(sent
+        .iter()
+        .any(|(p, t)| *p == peer(CARRIER) && t.starts_with("SIP/2.0 180")));
+    let (_, invite) = sent
+        .iter()
+        .find(|(p, t)| *p == peer("127.0.0.1:7001") && t.starts_with("INVITE"))
+        .expect("the longest idle seat, 1001, is rung first");
+    let to_tag_less = header(invite, "To").to_owned();
+    assert!(to_tag_less.contains("1001"));
+
+    // The plan's ring timeout is 10 s: then 1002 rings, and 1001 gets a CANCEL only after
+    // its own provisional (none came), so it is simply abandoned by Timer B.
+    let out = h.advance(Duration::from_secs(10));
+    assert!(
+        out.iter()
+            .any(|(p, t)| *p == peer("127.0.0.1:7002") && t.starts_with("INVITE")),
+        "{out:?}"
+    );
+    let calls = h.engine.calls(h.now);
+    assert_eq!(calls[0].state, "ringing");
+    assert_eq!(calls[0].seat.as_deref(), Some("1002"));
+    assert_eq!(calls[0].topic.as_deref(), Some("民政"));
+    assert_eq!(calls[0].line, "12349");
+
+    let kinds: Vec<QueueEventKind> = h
+        .records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Queue { kind, .. } => Some(*kind),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            QueueEventKind::Enter,
+            QueueEventKind::Offer,
+            QueueEventKind::RingNoAnswer,
+            QueueEventKind::Offer
+        ]
+    );
+}
