@@ -207,8 +207,15 @@ fn serve(args: Serve) -> Result<(), String> {
             credentials: credential_count,
             algorithms: &args.digest_algorithms,
         });
-        let shutdown = async {
-            let _ = tokio::signal::ctrl_c().await;
+        // Ctrl-C or SIGTERM (systemd, docker stop): stop taking SIP, then flush the records.
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .map_err(|e| format!("cannot watch SIGTERM: {e}"))?;
+        let shutdown = async move {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            tracing::info!("stopping: writing the remaining call records");
         };
         let (driver, stats) = shell::run(
             Driver::new(engine, store),

@@ -250,6 +250,27 @@ fn thirty_seats_take_queued_calls_and_every_count_agrees() {
         );
         let within = today(line, "answered_within");
         assert_eq!(c.answered_within, within, "{line} answered within 15 s");
+        // ASA and AHT (wrap-up is 0 in the test plan) from the stored waits and talk times.
+        let (asa, aht): (i64, i64) = conn
+            .query_row(
+                "SELECT (SELECT sum(wait_ms) / count(*) FROM queue_events \
+                         WHERE kind = 'connect' AND line = ?1), \
+                        (SELECT sum(talk_ms) / count(*) FROM calls \
+                         WHERE outcome = 'answered' AND line = ?1)",
+                [line],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .expect("ASA and AHT");
+        assert_eq!(
+            Some(asa as u64),
+            stats["lines"][line]["today"]["asa_ms"].as_u64(),
+            "{line} ASA"
+        );
+        assert_eq!(
+            Some(aht as u64),
+            stats["lines"][line]["today"]["aht_ms"].as_u64(),
+            "{line} AHT"
+        );
     }
     let calls: i64 = conn
         .query_row(
@@ -410,6 +431,28 @@ fn calls_in_flight_at_a_crash_are_closed_as_interrupted_at_the_next_start() {
         .expect("the call's row");
     assert_eq!(outcome, "interrupted");
     assert!(ended.is_some());
+}
+
+#[test]
+fn sigterm_stops_the_server_cleanly_with_every_record_written() {
+    let dir = TestDir::new("platform_sigterm");
+    let gw = Gateway::start(&dir, &[]);
+    let out = Sipp::caller(&dir, "unknown", &gw, "uac_expect_404.xml", "4444")
+        .calls(1)
+        .timeout(10)
+        .run(Duration::from_secs(20));
+    expect_all_ok("unknown number: 404", &[&out], &gw);
+    let status = gw
+        .terminate(Duration::from_secs(10))
+        .expect("exits on SIGTERM");
+    assert!(status.success(), "{status}: {}", gw.log_tail());
+    let conn = hotline::store::open_read_only(&gw.data).expect("open the database");
+    let (outcome, line): (String, String) = conn
+        .query_row("SELECT outcome, line FROM calls", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .expect("the call's row");
+    assert_eq!((outcome.as_str(), line.as_str()), ("rejected", "4444"));
 }
 
 #[test]

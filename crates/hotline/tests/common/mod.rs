@@ -294,6 +294,25 @@ impl Gateway {
         Err(format!("no 200 to OPTIONS within {within:?}"))
     }
 
+    /// Send SIGTERM and wait up to `within` for the process to exit; its exit status.
+    pub fn terminate(&self, within: Duration) -> Option<ExitStatus> {
+        let pid = self
+            .child
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .id()
+            .to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Some(status) = self.exited() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
     /// Whether the process is still running.
     pub fn alive(&self) -> bool {
         self.exited().is_none()
