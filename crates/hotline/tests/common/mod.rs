@@ -308,7 +308,7 @@ impl Gateway {
             if let Some(status) = self.exited() {
                 return Some(status);
             }
-            std::thread::sleep(Duration::from_millis(50));
+            thread::sleep(Duration::from_millis(50));
         }
         None
     }
