@@ -1,8 +1,24 @@
 //! # media
 //!
-//! RTP anchoring and relay, G.711 (PCMU/PCMA), RFC 4733 DTMF, the prompt player and the
-//! three-party mixer.
+//! hotline's media plane, as pure code: no sockets, no clock, no runtime. The gateway's shell
+//! owns the RTP sockets and feeds these pieces.
 //!
-//! Empty on purpose: it is built by the media issue. Until then SDP passes through the gateway
-//! unchanged and media flows directly between the caller and the seat.
+//! - [`g711`]: PCMU (µ-law) and PCMA (A-law) sample codecs.
+//! - [`tone`]: tones (ringback, confirmation beeps) as 8 kHz PCM.
+//! - [`wav`]: prompt files (WAV) loaded into 8 kHz PCM.
+//! - [`dtmf`]: RFC 4733 telephone-event payloads, a receiver that reports each key once, a
+//!   sender.
+//! - [`mixer`]: N-party mixing where each party hears everyone but itself.
+//! - [`sdp`]: the audio part of SDP offers and answers, codec choice and address rewriting.
+//! - [`relay`]: RTP header rewriting so a leg's outgoing stream stays continuous when its
+//!   source changes (prompt → seat → mixer), and source latching.
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod dtmf;
+pub mod g711;
+pub mod mixer;
+pub mod relay;
+pub mod sdp;
+pub mod tone;
+pub mod wav;
