@@ -290,3 +290,49 @@ fn a_held_caller_who_cancels_gets_487_and_the_platform_can_reject() {
         Err(OfferError::NotRegistered)
     );
 }
+
+#[test]
+fn the_platform_can_answer_a_held_call_itself_and_hang_up() {
+    let mut h = H::new();
+    let call = h.call_in("local-1");
+    let sdp = b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 9000 RTP/AVP 0\r\na=sendonly\r\n";
+    assert!(h.gw.answer_locally(h.now, call, sdp));
+    assert!(!h.gw.answer_locally(h.now, call, sdp), "only once");
+    let sent = h.drain();
+    let ok = &sent[0].1;
+    assert!(ok.starts_with("SIP/2.0 200 OK"), "{sent:?}");
+    assert!(
+        ok.ends_with("a=sendonly\r\n"),
+        "the SDP answer is carried: {ok}"
+    );
+    let to = header(ok, "To").to_owned();
+    // Until the ACK arrives the 2xx is repeated (Timer G style, RFC 6026).
+    let again = h.advance(Duration::from_millis(600));
+    assert!(again.iter().any(|(_, t)| t.starts_with("SIP/2.0 200 OK")));
+    h.send(
+        CALLER,
+        &format!(
+            "ACK sip:gw@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP {CALLER};branch=z9hG4bKack1\r\n\
+             From: <sip:13800001234@carrier.example>;tag=c1\r\nTo: {to}\r\nCall-ID: local-1\r\n\
+             CSeq: 1 ACK\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+        ),
+    );
+    assert!(
+        h.advance(Duration::from_secs(2)).is_empty(),
+        "no more 2xx after the ACK"
+    );
+    assert!(h.gw.hang_up_locally(h.now, call));
+    let bye = h.drain();
+    assert_eq!(
+        first_lines(&bye),
+        [(peer(CALLER), "BYE sip:caller@127.0.0.1:6000 SIP/2.0")]
+    );
+    assert_eq!(
+        h.events(),
+        [Event::CallEnded {
+            call,
+            cause: EndCause::Completed
+        }]
+    );
+    assert_eq!(h.gw.active_calls(), 0);
+}

@@ -217,15 +217,15 @@ fn serve(args: Serve) -> Result<(), String> {
             }
             tracing::info!("stopping: writing the remaining call records");
         };
-        let (driver, stats) = shell::run(
-            Driver::new(engine, store),
-            sockets,
-            limits,
-            shutdown,
-            commands,
-        )
-        .await
-        .map_err(|e| format!("SIP transport failed: {e}"))?;
+        let announce = tokio::net::UdpSocket::bind((local.ip(), 0))
+            .await
+            .map_err(|e| format!("cannot bind the announcement socket on {}: {e}", local.ip()))?;
+        let driver = Driver::new(engine, store)
+            .with_announce_socket(announce)
+            .map_err(|e| format!("cannot read the announcement socket's address: {e}"))?;
+        let (driver, stats) = shell::run(driver, sockets, limits, shutdown, commands)
+            .await
+            .map_err(|e| format!("SIP transport failed: {e}"))?;
         let _ = stop_http_tx.send(());
         let _ = http_task.await;
         tracing::info!(?stats, "stopped");

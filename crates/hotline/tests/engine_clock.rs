@@ -218,3 +218,59 @@ fn a_seat_that_does_not_answer_sends_the_call_to_the_next_seat() {
         ]
     );
 }
+
+#[test]
+fn a_feature_code_is_answered_with_a_cue_and_hung_up_after_it() {
+    let mut h = H::new();
+    h.engine
+        .set_announce_addr("127.0.0.1:40000".parse().expect("addr"));
+    h.register("1002", "127.0.0.1:7002", 3600);
+    let sdp = "v=0\r\no=phone 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+               m=audio 7078 RTP/AVP 8 0 101\r\na=rtpmap:101 telephone-event/8000\r\n";
+    let sent = h.send(
+        "127.0.0.1:7002",
+        &format!(
+            "INVITE sip:*11@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:7002;branch=z9hG4bKf11\r\n\
+             From: <sip:1002@127.0.0.1>;tag=p1\r\nTo: <sip:*11@127.0.0.1>\r\n\
+             Call-ID: f11\r\nCSeq: 1 INVITE\r\nContact: <sip:1002@127.0.0.1:7002>\r\nMax-Forwards: 70\r\n\
+             Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+            sdp.len()
+        ),
+    );
+    let ok = &sent
+        .iter()
+        .find(|(_, t)| t.starts_with("SIP/2.0 200"))
+        .expect("answered")
+        .1;
+    assert!(
+        ok.contains("m=audio 40000 RTP/AVP 8"),
+        "PCMA first, as offered: {ok}"
+    );
+    assert!(ok.contains("c=IN IP4 127.0.0.1"));
+    assert_eq!(h.state("1002"), "ready");
+    let play = h.engine.poll_play().expect("a cue to play");
+    assert_eq!(play.to, "127.0.0.1:7078".parse().expect("addr"));
+    assert_eq!((play.payload_type, play.alaw), (8, true));
+    assert_eq!(play.cue, hotline::engine::Cue::Done);
+    let to = header(ok, "To").to_owned();
+    h.send(
+        "127.0.0.1:7002",
+        &format!(
+            "ACK sip:gw@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:7002;branch=z9hG4bKf11a\r\n\
+             From: <sip:1002@127.0.0.1>;tag=p1\r\nTo: {to}\r\nCall-ID: f11\r\nCSeq: 1 ACK\r\n\
+             Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+        ),
+    );
+    let before = h.advance(Duration::from_millis(600));
+    assert!(
+        before.iter().all(|(_, t)| !t.starts_with("BYE")),
+        "not before the cue ends"
+    );
+    let after = h.advance(Duration::from_millis(200));
+    assert!(
+        after
+            .iter()
+            .any(|(p, t)| *p == peer("127.0.0.1:7002") && t.starts_with("BYE")),
+        "{after:?}"
+    );
+}

@@ -67,6 +67,9 @@ pub enum EndCause {
     },
     /// Our 2xx was never acknowledged (RFC 3261 §13.3.1.4): both legs were sent BYE.
     NoAck,
+    /// The platform answered the call itself and hung up when done
+    /// ([`Gateway::hang_up_locally`]).
+    Completed,
     /// The platform refused the call with this status ([`Gateway::reject`]), e.g. 404 for an
     /// unknown number or the queue's maximum wait.
     Rejected {
@@ -635,6 +638,64 @@ impl<R: Router> Gateway<R> {
         }
     }
 
+    /// The caller's SDP offer (the INVITE body) of a call not yet answered.
+    pub fn caller_offer(&self, call_id: u64) -> Option<&[u8]> {
+        let call = self.calls.get(&call_id)?;
+        let body = self.server.get(&call.a_invite_tx)?.request.request.body();
+        (!body.is_empty()).then_some(body.as_slice())
+    }
+
+    /// Answer a held call from the platform itself (e.g. to play a confirmation), with `sdp`
+    /// as the answer to the caller's offer. The 2xx is repeated until the caller's ACK (RFC
+    /// 3261 §13.3.1.4). Returns false if the call is unknown or not held.
+    pub fn answer_locally(&mut self, now: Instant, call_id: u64, sdp: &[u8]) -> bool {
+        let Some(call) = self.calls.get_mut(&call_id) else {
+            return false;
+        };
+        if call.state != CallState::Held {
+            return false;
+        }
+        call.state = CallState::Answered;
+        call.refresh_at = None;
+        let tx = call.a_invite_tx;
+        call.awaiting_ack[Side::Caller.index()] = Some(AwaitAck {
+            server_tx: tx,
+            forward_cseq: None,
+        });
+        let tag = call.a.local_tag.clone();
+        let contact = format!(
+            "Contact: <{}>",
+            contact_uri(&self.sent_by, call.a.peer.transport)
+        );
+        self.respond_tagged(
+            now,
+            tx,
+            200,
+            "OK",
+            Some(&tag),
+            &[&contact, ALLOW],
+            Some(("application/sdp", sdp)),
+        );
+        true
+    }
+
+    /// Hang up a call the platform answered itself ([`Gateway::answer_locally`]): BYE to the
+    /// caller; the call ends with [`EndCause::Completed`]. Returns false if there is no such
+    /// answered call.
+    pub fn hang_up_locally(&mut self, now: Instant, call_id: u64) -> bool {
+        let local = self
+            .calls
+            .get(&call_id)
+            .is_some_and(|c| c.state == CallState::Answered && c.b.call_id.is_empty());
+        if !local {
+            return false;
+        }
+        self.send_bye(now, call_id, Side::Caller);
+        self.end_call(call_id, EndCause::Completed);
+        self.remove_call(call_id);
+        true
+    }
+
     /// The seat attempt of a managed call failed: drop the seat leg and hold the caller again.
     fn seat_attempt_failed(&mut self, call_id: u64, why: SeatFailure) {
         let Some(call) = self.calls.get_mut(&call_id) else {
@@ -1023,12 +1084,21 @@ impl<R: Router> Gateway<R> {
         if method == Method::Invite {
             self.respond(now, id, 100, "Trying", &[], None);
         }
-        let answered = self
-            .calls
-            .get(&call_id)
-            .is_some_and(|c| c.state == CallState::Answered);
+        let (answered, local) = self.calls.get(&call_id).map_or((false, false), |c| {
+            (c.state == CallState::Answered, c.b.call_id.is_empty())
+        });
         if !answered {
             self.respond(now, id, 491, "Request Pending", &[], None);
+            return;
+        }
+        if local {
+            // Answered by the platform itself (an announcement): no far leg to relay to.
+            let (status, reason) = if method == Method::Info {
+                (200, "OK")
+            } else {
+                (488, "Not Acceptable Here")
+            };
+            self.respond(now, id, status, reason, &[], None);
             return;
         }
         // Relay the request as a new transaction on the other leg.

@@ -12,6 +12,7 @@
 //!
 //! [`driver`] wraps it for [`sip_gateway::shell::run`] with the store and the HTTP commands.
 
+mod announce;
 pub mod driver;
 mod router;
 mod views;
@@ -134,6 +135,47 @@ pub struct Engine {
     ring_timeout: Duration,
     answer_within: Duration,
     target_answer_rate: f64,
+    /// Where the platform's own confirmations come from (the driver's announcement socket);
+    /// `None`: feature codes are answered with a final response only.
+    announce: Option<std::net::SocketAddr>,
+    /// Confirmations to play, for the driver.
+    plays: VecDeque<PlayOrder>,
+    /// Calls the platform answered itself, to hang up when their confirmation has played.
+    hangups: std::collections::BinaryHeap<std::cmp::Reverse<(Instant, u64)>>,
+    /// Origin version counter for our SDP.
+    sdp_version: u64,
+}
+
+/// A confirmation the driver plays: RTP from the announcement socket to `to`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlayOrder {
+    /// The phone's RTP address, from its SDP offer.
+    pub to: std::net::SocketAddr,
+    /// The payload type on the wire, as the phone's offer numbered the codec.
+    pub payload_type: u8,
+    /// A-law (PCMA) rather than µ-law (PCMU).
+    pub alaw: bool,
+    /// What to play.
+    pub cue: Cue,
+}
+
+/// The confirmations a seat phone hears after a feature code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cue {
+    /// The change was made: one short high beep.
+    Done,
+    /// The change was impossible: three short low beeps.
+    Refused,
+}
+
+impl Cue {
+    /// How long the cue plays.
+    pub const fn duration(self) -> Duration {
+        match self {
+            Self::Done => Duration::from_millis(400),
+            Self::Refused => Duration::from_millis(900),
+        }
+    }
 }
 
 impl Engine {
@@ -224,6 +266,10 @@ impl Engine {
             ring_timeout,
             answer_within: plan.service.answer_within,
             target_answer_rate: plan.service.answer_rate,
+            announce: None,
+            plays: VecDeque::new(),
+            hangups: std::collections::BinaryHeap::new(),
+            sdp_version: 1,
         })
     }
 
@@ -241,15 +287,36 @@ impl Engine {
         if self.acd.poll_timeout().is_some_and(|t| t <= now) {
             self.acd.handle_timeout(now);
         }
+        while let Some(&std::cmp::Reverse((at, call))) = self.hangups.peek() {
+            if at > now {
+                break;
+            }
+            self.hangups.pop();
+            self.gw.hang_up_locally(now, call);
+        }
         self.pump(now);
     }
 
     /// When [`Engine::handle_timeout`] must next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match (self.gw.poll_timeout(), self.acd.poll_timeout()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [
+            self.gw.poll_timeout(),
+            self.acd.poll_timeout(),
+            self.hangups.peek().map(|r| r.0 .0),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// The next confirmation to play.
+    pub fn poll_play(&mut self) -> Option<PlayOrder> {
+        self.plays.pop_front()
+    }
+
+    /// Where confirmations are played from; set by the driver once its socket is bound.
+    pub fn set_announce_addr(&mut self, addr: std::net::SocketAddr) {
+        self.announce = Some(addr);
     }
 
     /// The next SIP message to send.
@@ -511,25 +578,60 @@ impl Engine {
         }
     }
 
-    /// A seat dialled a feature code: change its state and tell the phone by the final
-    /// response (docs/decisions/0008-feature-codes.md): 603 with the new state as the reason
-    /// phrase when done, 403 with the cause when the change is impossible.
+    /// A seat dialled a feature code: change its state, then answer and play a short cue
+    /// (one beep: done; three low beeps: refused) and hang up. Without an announcement
+    /// socket or a usable offer the phone is told by a final response instead
+    /// (docs/decisions/0008-feature-codes.md): 603 with the new state as the reason phrase,
+    /// 403 with the cause.
     fn feature(&mut self, now: Instant, call: u64, seat: &str, feature: Feature) {
         let request = match feature {
             Feature::Ready => SeatStateRequest::Ready { reason: None },
             Feature::NotReady => SeatStateRequest::NotReady { reason: None },
             Feature::LogOut => SeatStateRequest::LoggedOut { reason: None },
         };
-        match self.set_seat_state(now, seat, &request, "phone") {
-            Ok(view) => {
-                let reason = format!("Seat {seat} {}", view.state.replace('_', " "));
-                self.gw.reject(now, call, 603, &reason);
-            }
-            Err(e) => {
-                let reason = format!("Seat {seat} unchanged: {}", e.message);
-                self.gw.reject(now, call, 403, &reason);
-            }
+        let (cue, status, reason) = match self.set_seat_state(now, seat, &request, "phone") {
+            Ok(view) => (
+                Cue::Done,
+                603,
+                format!("Seat {seat} {}", view.state.replace('_', " ")),
+            ),
+            Err(e) => (
+                Cue::Refused,
+                403,
+                format!("Seat {seat} unchanged: {}", e.message),
+            ),
+        };
+        if !self.play_and_hang_up(now, call, cue) {
+            self.gw.reject(now, call, status, &reason);
         }
+    }
+
+    /// Answer `call` with our announcement address, order `cue` played to the phone and hang
+    /// up after it. False when there is no announcement socket or the offer has no G.711.
+    fn play_and_hang_up(&mut self, now: Instant, call: u64, cue: Cue) -> bool {
+        let Some(ours) = self.announce else {
+            return false;
+        };
+        let Some(offer) = self.gw.caller_offer(call) else {
+            return false;
+        };
+        let Some(answered) = announce::answer(offer, ours, self.sdp_version) else {
+            return false;
+        };
+        self.sdp_version += 1;
+        if !self.gw.answer_locally(now, call, &answered.body) {
+            return false;
+        }
+        self.plays.push_back(PlayOrder {
+            to: answered.to,
+            payload_type: answered.payload_type,
+            alaw: answered.alaw,
+            cue,
+        });
+        // A little after the cue ends, so its last packets are heard before the BYE.
+        let at = now + cue.duration() + Duration::from_millis(300);
+        self.hangups.push(std::cmp::Reverse((at, call)));
+        true
     }
 
     fn open_leg(&mut self, now: Instant, call: u64, seat: SeatId) {
