@@ -274,3 +274,41 @@ fn a_feature_code_is_answered_with_a_cue_and_hung_up_after_it() {
         "{after:?}"
     );
 }
+
+#[test]
+fn a_seat_on_an_internal_call_is_not_offered_queued_calls() {
+    let mut h = H::new();
+    h.register("1001", "127.0.0.1:7001", 3600);
+    h.register("1002", "127.0.0.1:7002", 3600);
+    h.ready("1001");
+    // 1002 dials 1001 directly.
+    let sent = h.send(
+        "127.0.0.1:7002",
+        "INVITE sip:1001@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:7002;branch=z9hG4bKint1\r\n\
+         From: <sip:1002@127.0.0.1>;tag=i1\r\nTo: <sip:1001@127.0.0.1>\r\nCall-ID: int1\r\n\
+         CSeq: 1 INVITE\r\nContact: <sip:1002@127.0.0.1:7002>\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+    );
+    assert!(sent
+        .iter()
+        .any(|(p, t)| *p == peer("127.0.0.1:7001") && t.starts_with("INVITE")));
+    assert_eq!(h.state("1001"), "not_ready");
+    // A queued caller now waits instead of ringing 1001 a second time.
+    let sent = h.dial("12345", "q1");
+    assert!(
+        sent.iter().all(|(p, _)| *p != peer("127.0.0.1:7001")),
+        "{sent:?}"
+    );
+    // 1002 hangs up before an answer: 1001 is ready again and takes the waiting call.
+    let out = h.send(
+        "127.0.0.1:7002",
+        "CANCEL sip:1001@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:7002;branch=z9hG4bKint1\r\n\
+         From: <sip:1002@127.0.0.1>;tag=i1\r\nTo: <sip:1001@127.0.0.1>\r\nCall-ID: int1\r\n\
+         CSeq: 1 CANCEL\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+    );
+    let offers: Vec<_> = out
+        .iter()
+        .filter(|(p, t)| *p == peer("127.0.0.1:7001") && t.starts_with("INVITE"))
+        .collect();
+    assert_eq!(offers.len(), 1, "the queued call rings 1001: {out:?}");
+    assert_eq!(h.state("1001"), "ringing");
+}

@@ -77,6 +77,9 @@ struct SeatMeta {
     skills: Vec<String>,
     /// Take the seat out of routing when its current call ends (its phone unregistered).
     logout_after_call: bool,
+    /// The distributor was told this seat is not ready because it is on an internal call;
+    /// it goes ready again when that call ends.
+    internal_hold: bool,
 }
 
 /// A queue from the plan.
@@ -237,6 +240,7 @@ impl Engine {
                     })
                     .collect(),
                 logout_after_call: false,
+                internal_hold: false,
             })
             .collect();
         let seat_by_name = seats
@@ -501,6 +505,7 @@ impl Engine {
             if let Some(&i) = self.seat_by_name.get(&dialed) {
                 let seat = self.seats[i].id;
                 self.open_leg(now, call, seat);
+                self.internal_hold(now, i, true);
             }
             return;
         }
@@ -845,6 +850,11 @@ impl Engine {
             return;
         };
         self.by_id.remove(&rec.id);
+        if rec.direct {
+            if let Some(&i) = self.seat_by_name.get(&rec.line) {
+                self.internal_hold(now, i, false);
+            }
+        }
         let wait = rec
             .entered
             .map(|e| rec.answered.unwrap_or(now).saturating_duration_since(e));
@@ -860,6 +870,33 @@ impl Engine {
             wait_ms: wait.map(ms),
             talk_ms: talk.map(ms),
         });
+    }
+
+    /// A seat rung on an internal call must not be offered a queued call meanwhile: a ready
+    /// seat is set not ready ("internal call") for the call's length, then ready again.
+    fn internal_hold(&mut self, now: Instant, i: usize, on: bool) {
+        let id = self.seats[i].id;
+        let state = self.acd.seat_state(id);
+        let request = if on {
+            if state != Some(SeatState::Ready) {
+                return;
+            }
+            SeatRequest::NotReady(self.reason_code(Some("internal call")))
+        } else {
+            if !self.seats[i].internal_hold || !matches!(state, Some(SeatState::NotReady { .. })) {
+                self.seats[i].internal_hold = false;
+                return;
+            }
+            SeatRequest::Ready
+        };
+        self.seats[i].internal_hold = on;
+        let _ = self.acd.handle(
+            now,
+            Input::SeatState {
+                seat: id,
+                state: request,
+            },
+        );
     }
 
     fn on_unregistered(&mut self, now: Instant, seat: &str) {
