@@ -435,6 +435,30 @@ impl Engine {
         self.records.push_back(r);
     }
 
+    /// Record a queue event of the gateway call `call`, with its id, line and queue.
+    fn queue_event(
+        &mut self,
+        now: Instant,
+        call: u64,
+        kind: QueueEventKind,
+        seat: Option<SeatId>,
+        wait: Option<Duration>,
+    ) {
+        let Some(rec) = self.calls.get(&call) else {
+            return;
+        };
+        let r = Record::Queue {
+            call: rec.id,
+            at: self.clock.ms(now),
+            queue: self.queue_name(rec.queue),
+            line: rec.line.clone(),
+            seat: seat.map(|s| s.0),
+            kind,
+            wait_ms: wait.map(ms),
+        };
+        self.record(r);
+    }
+
     fn line_metrics(&self, queue: QueueId, line: &str) -> Option<&LineMetrics> {
         self.queues.get(usize::from(queue.0))?.metrics.get(line)
     }
@@ -557,17 +581,7 @@ impl Engine {
         rec.entered = Some(now);
         let id = rec.id;
         self.gw.ring_back(now, call);
-        let at = self.clock.ms(now);
-        let qname = self.queue_name(Some(queue));
-        self.record(Record::Queue {
-            call: id,
-            at,
-            queue: qname,
-            line: line.to_owned(),
-            seat: None,
-            kind: QueueEventKind::Enter,
-            wait_ms: None,
-        });
+        self.queue_event(now, call, QueueEventKind::Enter, None, None);
         if let Some(m) = self.line_metrics(queue, line) {
             m.offered();
         }
@@ -699,16 +713,7 @@ impl Engine {
         ) {
             tracing::error!(call = id, seat, error = %e, "distributor refused an answer");
         }
-        let at = self.clock.ms(now);
-        self.record(Record::Queue {
-            call: id,
-            at,
-            queue: self.queue_name(queue),
-            line: line.clone(),
-            seat: Some(seat_id.0),
-            kind: QueueEventKind::Connect,
-            wait_ms: wait.map(ms),
-        });
+        self.queue_event(now, call, QueueEventKind::Connect, Some(seat_id), wait);
         if let (Some(q), Some(w)) = (queue, wait) {
             if let Some(m) = self.line_metrics(q, &line) {
                 m.answered(w);
@@ -738,21 +743,12 @@ impl Engine {
         let Some(rec) = self.calls.get(&call) else {
             return;
         };
-        let (id, line, queue) = (rec.id, rec.line.clone(), rec.queue);
+        let id = rec.id;
         let Some(&i) = self.seat_by_name.get(seat) else {
             return;
         };
         let seat_id = self.seats[i].id;
-        let at = self.clock.ms(now);
-        self.record(Record::Queue {
-            call: id,
-            at,
-            queue: self.queue_name(queue),
-            line,
-            seat: Some(seat_id.0),
-            kind,
-            wait_ms: None,
-        });
+        self.queue_event(now, call, kind, Some(seat_id), None);
         if let Err(e) = self.acd.handle(
             now,
             Input::OfferFailed {
@@ -809,22 +805,14 @@ impl Engine {
         let Some(rec) = self.calls.get(&call) else {
             return;
         };
-        let (id, line, queue) = (rec.id, rec.line.clone(), rec.queue);
-        let seat = rec.answered_by.map(|s| s.0);
-        let at = self.clock.ms(now);
-        self.record(Record::Queue {
-            call: id,
-            at,
-            queue: self.queue_name(queue),
-            line,
-            seat,
-            kind: if by_caller {
-                QueueEventKind::CompleteCaller
-            } else {
-                QueueEventKind::CompleteSeat
-            },
-            wait_ms: None,
-        });
+        let (id, answered_by) = (rec.id, rec.answered_by);
+        let seat = answered_by.map(|s| s.0);
+        let kind = if by_caller {
+            QueueEventKind::CompleteCaller
+        } else {
+            QueueEventKind::CompleteSeat
+        };
+        self.queue_event(now, call, kind, answered_by, None);
         if let Err(e) = self.acd.handle(now, Input::CallEnded { call: CallId(id) }) {
             tracing::error!(call = id, error = %e, "distributor refused a call end");
         }
@@ -957,20 +945,7 @@ impl Engine {
         match self.gw.offer(now, gw_call, &name, ring) {
             Ok(()) => {
                 self.open_leg(now, gw_call, seat);
-                let Some(rec) = self.calls.get(&gw_call) else {
-                    return;
-                };
-                let (id, line, queue) = (rec.id, rec.line.clone(), rec.queue);
-                let at = self.clock.ms(now);
-                self.record(Record::Queue {
-                    call: id,
-                    at,
-                    queue: self.queue_name(queue),
-                    line,
-                    seat: Some(seat.0),
-                    kind: QueueEventKind::Offer,
-                    wait_ms: None,
-                });
+                self.queue_event(now, gw_call, QueueEventKind::Offer, Some(seat), None);
             }
             Err(e) => {
                 tracing::warn!(call = call.0, seat = name, ?e, "cannot ring seat");
@@ -992,16 +967,6 @@ impl Engine {
         };
         let (line, queue) = (rec.line.clone(), rec.queue);
         let wait = rec.entered.map(|e| now.saturating_duration_since(e));
-        let at = self.clock.ms(now);
-        let event = |kind| Record::Queue {
-            call: call.0,
-            at,
-            queue: self.queue_name(queue),
-            line: line.clone(),
-            seat: None,
-            kind,
-            wait_ms: wait.map(ms),
-        };
         match why {
             LeaveReason::Answered { .. } => {}
             LeaveReason::Abandoned { short } => {
@@ -1010,8 +975,7 @@ impl Engine {
                 } else {
                     QueueEventKind::AbandonLong
                 };
-                let r = event(kind);
-                self.record(r);
+                self.queue_event(now, gw_call, kind, None, wait);
                 if let Some(m) = queue.and_then(|q| self.line_metrics(q, &line)) {
                     m.abandoned(short);
                 }
@@ -1023,8 +987,7 @@ impl Engine {
                 self.finish(now, gw_call, outcome);
             }
             LeaveReason::TimedOut { exit } => {
-                let r = event(QueueEventKind::Timeout);
-                self.record(r);
+                self.queue_event(now, gw_call, QueueEventKind::Timeout, None, wait);
                 if let Some(m) = queue.and_then(|q| self.line_metrics(q, &line)) {
                     m.timed_out();
                 }
