@@ -288,6 +288,15 @@ impl Acd {
     /// last 24 h), and serving seats are signed-in, not-NotReady seats of the queue's pools.
     /// `None` if the call is not waiting or there is no AHT sample or no serving seat.
     pub fn estimated_wait(&self, call: CallId, now: Instant) -> Option<Duration> {
+        let position = self.position(call)?;
+        let queue = self.calls.get(&call)?.queue;
+        self.estimate(usize::from(queue), position, now)
+    }
+
+    /// A waiting call's place in its queue, 1 for the next to be served (higher priority
+    /// first, then arrival), for the "您前面还有 N 位" notice. `None` if it is not waiting
+    /// (ringing a seat, answered, gone). O(calls): meant for announcements, not routing.
+    pub fn position(&self, call: CallId) -> Option<usize> {
         let rt = self
             .calls
             .get(&call)
@@ -302,7 +311,7 @@ impl Acd {
                     && (Reverse(c.priority), c.key()) < rank
             })
             .count();
-        self.estimate(usize::from(rt.queue), ahead + 1, now)
+        Some(ahead + 1)
     }
 
     /// Estimated wait of a call arriving now at a queue (position = waiting + 1); see

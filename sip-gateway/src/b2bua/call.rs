@@ -11,6 +11,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use rsipstack::sip::{Header, Method};
 
+use super::anchor::{CallMedia, SdpKind};
 use super::{contact_uri, AckTemplate, Event, Gateway, ServerKey, ALLOW};
 use crate::dialog::{
     build_request, uri_of, user_of, without_tag, Dialog, InDialog, OutRequest, Via,
@@ -29,14 +30,14 @@ pub enum Side {
 }
 
 impl Side {
-    fn other(self) -> Self {
+    pub(super) fn other(self) -> Self {
         match self {
             Self::Caller => Self::Seat,
             Self::Seat => Self::Caller,
         }
     }
 
-    fn index(self) -> usize {
+    pub(super) fn index(self) -> usize {
         match self {
             Self::Caller => 0,
             Self::Seat => 1,
@@ -67,6 +68,9 @@ pub enum EndCause {
     },
     /// Our 2xx was never acknowledged (RFC 3261 §13.3.1.4): both legs were sent BYE.
     NoAck,
+    /// The platform ended the call ([`Gateway::terminate`]), e.g. because a leg sent no RTP
+    /// for the configured time: answered legs got BYE, an unanswered caller 408.
+    Terminated,
     /// The platform answered the call itself and hung up when done
     /// ([`Gateway::hang_up_locally`]).
     Completed,
@@ -98,6 +102,8 @@ pub enum OfferError {
     NotHeld,
     /// The seat has no live registration.
     NotRegistered,
+    /// No RTP port is free to anchor the seat's media.
+    NoMediaPort,
 }
 
 /// What a client transaction's responses are for.
@@ -172,6 +178,10 @@ pub(super) struct Call {
     ring_deadline: Option<Instant>,
     /// When the caller's ringback (180) is next repeated (RFC 3261 §13.3.1.1: every minute).
     refresh_at: Option<Instant>,
+    /// The call's media anchors, when the gateway anchors media.
+    media: Option<CallMedia>,
+    /// When the seat hangs up, keep the caller (for the survey) instead of hanging up.
+    keep_caller: bool,
 }
 
 impl Call {
@@ -269,11 +279,27 @@ fn response_body(resp: &ValidResponse) -> Option<(String, Vec<u8>)> {
     Some((content_type, body.clone()))
 }
 
-/// The media seam: every body that crosses from one leg to the other passes here, tagged with
-/// the side it came from. Today SDP crosses unchanged and RTP flows end to end between caller
-/// and seat; media anchoring (crates/media) rewrites connection addresses and ports here.
-fn cross_sdp(_from: Side, body: Option<(String, Vec<u8>)>) -> Option<(String, Vec<u8>)> {
-    body
+/// A message body and its Content-Type, if any.
+type Body = Option<(String, Vec<u8>)>;
+
+/// A digit from a SIP INFO body: `application/dtmf-relay` (`Signal=5`) or `application/dtmf`
+/// (the digit alone), the two forms phones send.
+fn dtmf_info(content_type: &str, body: &[u8]) -> Option<char> {
+    let t = content_type.split(';').next()?.trim();
+    let text = std::str::from_utf8(body).ok()?;
+    let value = if t.eq_ignore_ascii_case("application/dtmf-relay") {
+        text.lines().find_map(|l| {
+            let (k, v) = l.split_once('=')?;
+            k.trim().eq_ignore_ascii_case("signal").then(|| v.trim())
+        })?
+    } else if t.eq_ignore_ascii_case("application/dtmf") {
+        text.trim()
+    } else {
+        return None;
+    };
+    let mut chars = value.chars();
+    let digit = chars.next()?.to_ascii_uppercase();
+    (chars.next().is_none() && "0123456789*#ABCD".contains(digit)).then_some(digit)
 }
 
 /// How often a held caller's 180 is repeated (RFC 3261 §13.3.1.1 asks for every minute).
@@ -373,6 +399,7 @@ impl<R: Router> Gateway<R> {
             peer: from,
         };
         let from_seat = self.seat_at(now, &caller, from);
+        let offer_body = self.anchor.as_ref().and_then(|_| body_of(&req));
         let a_tx = self.open_server(now, from, key, req, Some(call_id));
         self.respond_tagged(now, a_tx, 100, "Trying", None, &[], None);
 
@@ -394,6 +421,24 @@ impl<R: Router> Gateway<R> {
                 return;
             }
         };
+        let media = match self.anchor.as_mut() {
+            None => None,
+            Some(anchor) => match anchor.open_caller(call_id, offer_body.as_ref()) {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    let (status, reason) = e.status();
+                    *self.stats.media_refused.entry(status).or_default() += 1;
+                    tracing::debug!(?e, status, "caller's offer refused");
+                    let tag = a.local_tag.clone();
+                    let warning = (status == 488).then_some(
+                        "Warning: 305 - \"Incompatible media format: PCMU or PCMA needed\"",
+                    );
+                    let extra: Vec<&str> = warning.into_iter().collect();
+                    self.respond_tagged(now, a_tx, status, reason, Some(&tag), &extra, None);
+                    return;
+                }
+            },
+        };
         self.dialogs.insert(
             (a.call_id.clone(), a.local_tag.clone()),
             (call_id, Side::Caller),
@@ -413,6 +458,8 @@ impl<R: Router> Gateway<R> {
                 managed: ring.is_none(),
                 ring_deadline: None,
                 refresh_at: None,
+                media,
+                keep_caller: false,
             },
         );
         self.stats.calls_started += 1;
@@ -475,16 +522,28 @@ impl<R: Router> Gateway<R> {
             .ok_or(OfferError::NotRegistered)?;
         let target = binding.contact.clone();
         let seat_peer = seat_flow(&binding.contact, binding.peer);
-        let (body, max_forwards) = self
+        let (mut body, max_forwards) = self
             .server
             .get(&call.a_invite_tx)
             .map(|e| {
                 (
-                    cross_sdp(Side::Caller, body_of(&e.request)),
+                    body_of(&e.request),
                     e.request.max_forwards.saturating_sub(1),
                 )
             })
             .unwrap_or((None, 69));
+        if let (Some(anchor), Some(media)) = (
+            self.anchor.as_mut(),
+            self.calls.get_mut(&call_id).and_then(|c| c.media.as_mut()),
+        ) {
+            let offer = anchor
+                .open_seat(call_id, media)
+                .map_err(|_| OfferError::NoMediaPort)?;
+            body = Some(("application/sdp".to_owned(), offer));
+        }
+        let Some(call) = self.calls.get(&call_id) else {
+            return Err(OfferError::UnknownCall);
+        };
         let host = self.config.local_addr.ip().to_string();
         let b = Dialog {
             call_id: self.ids.call_id(&host),
@@ -607,10 +666,41 @@ impl<R: Router> Gateway<R> {
             "Contact: <{}>",
             contact_uri(&self.sent_by, call.a.peer.transport)
         );
-        self.respond_tagged(now, tx, 180, "Ringing", Some(&tag), &[&contact], None);
+        let early = match (self.anchor.as_mut(), call.media.as_mut()) {
+            (Some(anchor), Some(media)) if media.early => anchor.caller_answer(media),
+            _ => None,
+        };
+        match early {
+            Some(sdp) => self.respond_tagged(
+                now,
+                tx,
+                183,
+                "Session Progress",
+                Some(&tag),
+                &[&contact],
+                Some(("application/sdp", &sdp)),
+            ),
+            None => self.respond_tagged(now, tx, 180, "Ringing", Some(&tag), &[&contact], None),
+        }
         self.timers
             .push(std::cmp::Reverse((at, super::TimerRef::Refresh(call_id))));
         true
+    }
+
+    /// Let a held caller hear the platform's media while it waits: a 183 Session Progress
+    /// carrying our SDP answer (RFC 3960's gateway model), repeated every minute like the
+    /// 180 of [`ring_back`](Self::ring_back), whose place it takes. The 200 on answer carries
+    /// the same SDP. Returns false (and sends a plain 180) when the call's media is not
+    /// anchored or the caller made no offer (a late offer cannot be answered in a 183).
+    pub fn early_media(&mut self, now: Instant, call_id: u64) -> bool {
+        let Some(call) = self.calls.get_mut(&call_id) else {
+            return false;
+        };
+        let able = call.media.as_ref().is_some_and(|m| !m.late_offer);
+        if let Some(media) = call.media.as_mut() {
+            media.early = able;
+        }
+        self.ring_back(now, call_id) && able
     }
 
     pub(super) fn on_refresh(&mut self, now: Instant, at: Instant, call_id: u64) {
@@ -643,6 +733,15 @@ impl<R: Router> Gateway<R> {
         let call = self.calls.get(&call_id)?;
         let body = self.server.get(&call.a_invite_tx)?.request.request.body();
         (!body.is_empty()).then_some(body.as_slice())
+    }
+
+    /// Our SDP answer to the caller's offer at its anchored port, for answering the call
+    /// from the platform itself ([`answer_locally`](Self::answer_locally)) when media is
+    /// anchored.
+    pub fn anchored_answer(&mut self, call_id: u64) -> Option<Vec<u8>> {
+        let call = self.calls.get_mut(&call_id)?;
+        let media = call.media.as_mut()?;
+        self.anchor.as_mut()?.caller_answer(media)
     }
 
     /// Answer a held call from the platform itself (e.g. to play a confirmation), with `sdp`
@@ -703,6 +802,9 @@ impl<R: Router> Gateway<R> {
         };
         let seat = std::mem::take(&mut call.seat);
         let b = std::mem::replace(&mut call.b, placeholder_leg(call.a.peer));
+        if let (Some(anchor), Some(media)) = (self.anchor.as_mut(), call.media.as_mut()) {
+            anchor.close_leg(call_id, media, Side::Seat);
+        }
         call.seat_invite = None;
         call.acks_sent[Side::Seat.index()] = None;
         call.awaiting_ack[Side::Seat.index()] = None;
@@ -754,6 +856,8 @@ impl<R: Router> Gateway<R> {
                 managed: false,
                 ring_deadline: None,
                 refresh_at: None,
+                media: None,
+                keep_caller: false,
             },
         );
         if can_cancel {
@@ -797,16 +901,32 @@ impl<R: Router> Gateway<R> {
                         "Contact: <{}>",
                         contact_uri(&self.sent_by, call.a.peer.transport)
                     );
-                    let body = cross_sdp(Side::Seat, response_body(&resp));
-                    self.respond_tagged(
-                        now,
-                        tx,
-                        resp.status,
-                        &reason_of(&resp),
-                        Some(&tag),
-                        &[&contact],
-                        body.as_ref().map(|(t, b)| (t.as_str(), b.as_slice())),
-                    );
+                    match &call.media {
+                        // The caller already hears our media (183): nothing to add.
+                        Some(m) if m.early => {}
+                        // Anchored: the seat's early media stays with us; the caller is
+                        // told it rings.
+                        Some(_) => self.respond_tagged(
+                            now,
+                            tx,
+                            180,
+                            "Ringing",
+                            Some(&tag),
+                            &[&contact],
+                            None,
+                        ),
+                        None => self.respond_tagged(
+                            now,
+                            tx,
+                            resp.status,
+                            &reason_of(&resp),
+                            Some(&tag),
+                            &[&contact],
+                            response_body(&resp)
+                                .as_ref()
+                                .map(|(t, b)| (t.as_str(), b.as_slice())),
+                        ),
+                    }
                 }
             }
             200..=299 => self.on_seat_answer(now, call_id, &resp),
@@ -866,16 +986,25 @@ impl<R: Router> Gateway<R> {
             .is_some_and(|e| e.request.request.body().is_empty());
         let tx = call.a_invite_tx;
         let seat = call.seat.clone();
+        let body = match (self.anchor.as_mut(), call.media.as_mut()) {
+            (Some(anchor), Some(media)) => anchor
+                .seat_answered(call_id, media, response_body(resp).as_ref())
+                .map(|sdp| ("application/sdp".to_owned(), sdp)),
+            _ => response_body(resp),
+        };
+        // Anchored, a late offer is ours to make (in this 200) and the caller's ACK answers
+        // us, not the seat, which already answered our offer.
+        let anchored = call.media.is_some();
+        let forward_ack = late_offer && !anchored;
         call.awaiting_ack[Side::Caller.index()] = Some(AwaitAck {
             server_tx: tx,
-            forward_cseq: late_offer.then_some(1),
+            forward_cseq: forward_ack.then_some(1),
         });
         let tag = call.a.local_tag.clone();
         let contact = format!(
             "Contact: <{}>",
             contact_uri(&self.sent_by, call.a.peer.transport)
         );
-        let body = cross_sdp(Side::Seat, response_body(resp));
         self.respond_tagged(
             now,
             tx,
@@ -885,7 +1014,7 @@ impl<R: Router> Gateway<R> {
             &[&contact, ALLOW],
             body.as_ref().map(|(t, b)| (t.as_str(), b.as_slice())),
         );
-        if !late_offer {
+        if !forward_ack {
             self.send_ack(now, call_id, Side::Seat, 1, None);
         }
         self.stats.calls_answered += 1;
@@ -916,8 +1045,16 @@ impl<R: Router> Gateway<R> {
         }
         self.drain_server(now, waiting.server_tx);
         if let Some(cseq) = waiting.forward_cseq {
-            let body = cross_sdp(side, body_of(&req));
-            self.send_ack(now, call_id, side.other(), cseq, body);
+            let body = self.cross_sdp(call_id, side, body_of(&req), SdpKind::Answer);
+            self.send_ack(now, call_id, side.other(), cseq, body.ok().flatten());
+        } else if let Some(body) = body_of(&req) {
+            // The answer to an offer we made on this leg ourselves (a late-offer caller).
+            if let (Some(anchor), Some(media)) = (
+                self.anchor.as_mut(),
+                self.calls.get_mut(&call_id).and_then(|c| c.media.as_mut()),
+            ) {
+                anchor.ack_answer(call_id, media, side, &body);
+            }
         }
     }
 
@@ -1062,7 +1199,7 @@ impl<R: Router> Gateway<R> {
             .get_mut(&call_id)
             .map(|c| c.leg_mut(side).accept_remote_cseq(req.cseq).is_ok());
         let offer_in_request = !req.request.body().is_empty();
-        let body = cross_sdp(side, body_of(&req));
+        let raw_body = body_of(&req);
         let id = self.open_server(now, from, key, req, Some(call_id));
         if in_order != Some(true) {
             // RFC 3261 §12.2.2: a lower CSeq in a dialog gets 500.
@@ -1084,6 +1221,26 @@ impl<R: Router> Gateway<R> {
         if method == Method::Invite {
             self.respond(now, id, 100, "Trying", &[], None);
         }
+        if method == Method::Info {
+            if let Some(digit) = raw_body.as_ref().and_then(|(t, b)| dtmf_info(t, b)) {
+                // SIP INFO DTMF (the fallback to RFC 4733): ours to read, not relayed; the
+                // platform re-sends it as telephone-event where it belongs.
+                self.respond(now, id, 200, "OK", &[], None);
+                self.events.push_back(Event::Dtmf {
+                    call: call_id,
+                    side,
+                    digit,
+                });
+                return;
+            }
+        }
+        let body = match self.cross_sdp(call_id, side, raw_body, SdpKind::Offer) {
+            Ok(body) => body,
+            Err((status, reason)) => {
+                self.respond(now, id, status, reason, &[], None);
+                return;
+            }
+        };
         let (answered, local) = self.calls.get(&call_id).map_or((false, false), |c| {
             (c.state == CallState::Answered, c.b.call_id.is_empty())
         });
@@ -1206,7 +1363,15 @@ impl<R: Router> Gateway<R> {
                 contact_uri(&self.sent_by, c.leg(origin_side).peer.transport)
             )
         });
-        let body = cross_sdp(to_side, response_body(&resp));
+        let kind = if offer_in_request {
+            SdpKind::Answer
+        } else {
+            SdpKind::Offer
+        };
+        let body = self
+            .cross_sdp(call_id, to_side, response_body(&resp), kind)
+            .ok()
+            .flatten();
         let mut extra: Vec<&str> = Vec::new();
         if is_2xx && matches!(method, Method::Invite | Method::Update) {
             if let Some(c) = contact.as_deref() {
@@ -1233,6 +1398,11 @@ impl<R: Router> Gateway<R> {
             return;
         };
         match call.state {
+            CallState::Answered
+                if by == Side::Seat && call.keep_caller && !call.b.call_id.is_empty() =>
+            {
+                self.detach_seat(call_id);
+            }
             CallState::Answered => {
                 self.send_bye(now, call_id, by.other());
                 self.end_call(call_id, EndCause::HungUp { by });
@@ -1370,6 +1540,108 @@ impl<R: Router> Gateway<R> {
         self.transmit(peer, request);
     }
 
+    /// The media seam: a body crossing from `from` to the other leg inside a dialog. Without
+    /// anchoring it crosses unchanged; anchored, the other leg gets SDP of ours (see
+    /// [`Anchor::cross`](super::anchor::Anchor::cross)). An offer we cannot carry is refused
+    /// with its status.
+    fn cross_sdp(
+        &mut self,
+        call_id: u64,
+        from: Side,
+        body: Option<(String, Vec<u8>)>,
+        kind: SdpKind,
+    ) -> Result<Body, (u16, &'static str)> {
+        let media = self.calls.get_mut(&call_id).and_then(|c| c.media.as_mut());
+        match (self.anchor.as_mut(), media) {
+            (Some(anchor), Some(media)) => {
+                anchor.cross(call_id, media, from, body, kind).map_err(|e| {
+                    let status = e.status();
+                    *self.stats.media_refused.entry(status.0).or_default() += 1;
+                    status
+                })
+            }
+            _ => Ok(body),
+        }
+    }
+
+    /// Whether the caller's leg is anchored with an offer we can answer (so early media and
+    /// platform prompts reach it).
+    pub fn anchored_answer_possible(&self, call_id: u64) -> bool {
+        self.calls
+            .get(&call_id)
+            .and_then(|c| c.media.as_ref())
+            .is_some_and(|m| !m.late_offer)
+    }
+
+    /// End a call whatever its state: BYE to every answered leg, 408 to a caller still
+    /// waiting, CANCEL to a ringing seat. The call ends with [`EndCause::Terminated`].
+    /// Returns false if there is no such call.
+    pub fn terminate(&mut self, now: Instant, call_id: u64) -> bool {
+        let Some(call) = self.calls.get(&call_id) else {
+            return false;
+        };
+        match call.state {
+            CallState::Held | CallState::Ringing => {
+                self.abandon_ringing(now, call_id, EndCause::Terminated, 408, "Request Timeout");
+            }
+            CallState::Answered => {
+                self.send_bye(now, call_id, Side::Caller);
+                self.send_bye(now, call_id, Side::Seat);
+                self.end_call(call_id, EndCause::Terminated);
+                self.remove_call(call_id);
+            }
+            CallState::Ending => return false,
+        }
+        true
+    }
+
+    /// When the seat hangs up (or is released with [`release_seat`](Self::release_seat)),
+    /// keep the caller on the line for the platform (the post-call survey) instead of hanging
+    /// up: [`Event::SeatHungUp`] is reported and the call goes on as one the platform answered
+    /// itself, ended with [`hang_up_locally`](Self::hang_up_locally) or by the caller.
+    /// Returns false if there is no such call.
+    pub fn keep_caller(&mut self, call_id: u64, keep: bool) -> bool {
+        self.calls
+            .get_mut(&call_id)
+            .map(|c| c.keep_caller = keep)
+            .is_some()
+    }
+
+    /// Hang up the seat's leg of an answered call (BYE) while the caller stays, as if the
+    /// seat had hung up with [`keep_caller`](Self::keep_caller) set (e.g. a seat's key that
+    /// hands the caller to the survey). Returns false if the call has no answered seat leg.
+    pub fn release_seat(&mut self, now: Instant, call_id: u64) -> bool {
+        let answered = self
+            .calls
+            .get(&call_id)
+            .is_some_and(|c| c.state == CallState::Answered && !c.b.call_id.is_empty());
+        if !answered {
+            return false;
+        }
+        self.send_bye(now, call_id, Side::Seat);
+        self.detach_seat(call_id);
+        true
+    }
+
+    /// The seat's leg is over but the caller stays: drop the seat dialog and its media.
+    fn detach_seat(&mut self, call_id: u64) {
+        let Some(call) = self.calls.get_mut(&call_id) else {
+            return;
+        };
+        let b = std::mem::replace(&mut call.b, placeholder_leg(call.a.peer));
+        let seat = std::mem::take(&mut call.seat);
+        call.acks_sent[Side::Seat.index()] = None;
+        call.awaiting_ack[Side::Seat.index()] = None;
+        if let (Some(anchor), Some(media)) = (self.anchor.as_mut(), call.media.as_mut()) {
+            anchor.close_leg(call_id, media, Side::Seat);
+        }
+        self.dialogs.remove(&(b.call_id, b.local_tag));
+        self.events.push_back(Event::SeatHungUp {
+            call: call_id,
+            seat,
+        });
+    }
+
     fn end_call(&mut self, call_id: u64, cause: EndCause) {
         self.stats.calls_ended += 1;
         self.events.push_back(Event::CallEnded {
@@ -1382,6 +1654,9 @@ impl<R: Router> Gateway<R> {
         if let Some(call) = self.calls.remove(&call_id) {
             self.dialogs.remove(&(call.a.call_id, call.a.local_tag));
             self.dialogs.remove(&(call.b.call_id, call.b.local_tag));
+            if let (Some(anchor), Some(media)) = (self.anchor.as_mut(), call.media) {
+                anchor.close(call_id, media);
+            }
         }
     }
 }

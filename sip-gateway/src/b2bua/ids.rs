@@ -14,6 +14,11 @@ impl Ids {
         Self { seed, counter: 0 }
     }
 
+    /// A number derived from the seed, e.g. to start SDP session ids from.
+    pub(super) fn next_seed(&mut self) -> u64 {
+        self.word()
+    }
+
     /// A fresh number for internal tables.
     pub(super) fn next(&mut self) -> u64 {
         self.counter += 1;

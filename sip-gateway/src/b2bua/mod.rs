@@ -10,6 +10,7 @@
 //! platform must know) until both return `None`. The core never reads a clock or touches a
 //! socket; `now` is always an argument.
 
+mod anchor;
 mod call;
 mod ids;
 
@@ -29,6 +30,8 @@ use crate::transaction::{
 };
 use crate::validate::{self, Limits, ValidRequest, ValidResponse, Verdict};
 
+use anchor::Anchor;
+pub use anchor::{AnchorConfig, MediaOrder, PortPool, PortSource};
 use call::{Call, ClientPurpose};
 pub use call::{EndCause, OfferError, SeatFailure, Side};
 use ids::Ids;
@@ -110,6 +113,23 @@ pub enum Event {
         /// Seat id.
         seat: String,
     },
+    /// The seat's leg ended (it hung up, or was released) but the caller stays on the line
+    /// for the platform ([`Gateway::keep_caller`]); the call goes on.
+    SeatHungUp {
+        /// Call id.
+        call: u64,
+        /// The seat that left.
+        seat: String,
+    },
+    /// A key pressed, carried in a SIP INFO (`application/dtmf-relay` or `application/dtmf`).
+    Dtmf {
+        /// Call id.
+        call: u64,
+        /// The leg it came from.
+        side: Side,
+        /// `0`-`9`, `*`, `#`, `A`-`D`.
+        digit: char,
+    },
 }
 
 /// Counters the shell exports as metrics.
@@ -133,6 +153,9 @@ pub struct Stats {
     pub calls_answered: u64,
     /// Calls that ended (any cause).
     pub calls_ended: u64,
+    /// SDP offers refused by media anchoring, by status (488: no PCMU/PCMA, 400: malformed,
+    /// 503: no free RTP port).
+    pub media_refused: HashMap<u16, u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -246,6 +269,7 @@ pub struct Gateway<R> {
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     stats: Stats,
+    anchor: Option<Anchor>,
 }
 
 impl<R: Router> Gateway<R> {
@@ -268,7 +292,30 @@ impl<R: Router> Gateway<R> {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
+            anchor: None,
         }
+    }
+
+    /// Anchor every call's media at `config`: each leg gets a port of ours and SDP of ours,
+    /// and [`poll_media`](Self::poll_media) says what the media plane must open and close.
+    /// Offers without PCMU or PCMA are then refused with 488.
+    #[must_use]
+    pub fn with_anchor(self, config: AnchorConfig) -> Self {
+        let ports = Box::new(PortPool::new(&config.ports));
+        self.with_anchor_ports(config, ports)
+    }
+
+    /// [`with_anchor`](Self::with_anchor) with ports from `ports` (e.g. bound by the media
+    /// plane before they are handed out) instead of the bare range.
+    #[must_use]
+    pub fn with_anchor_ports(mut self, config: AnchorConfig, ports: Box<dyn PortSource>) -> Self {
+        self.anchor = Some(Anchor::new(config, ports, self.ids.next_seed()));
+        self
+    }
+
+    /// The next order for the media plane (only with [`with_anchor`](Self::with_anchor)).
+    pub fn poll_media(&mut self) -> Option<MediaOrder> {
+        self.anchor.as_mut()?.poll()
     }
 
     /// Counters so far.
