@@ -4,6 +4,7 @@
 //! running 12345 platform, plus what operators need around it:
 //!
 //! - [`config`]: the TOML plan (the Zhengzhou plan is embedded), validated with file, line and key.
+//! - [`prompts`]: the prompt WAVs (embedded, or a directory), decoded once at start.
 //! - [`engine`]: the sans-IO platform core (gateway + dial plan + distributor) and its tokio task.
 //! - [`record`] and [`store`]: call records, legs, queue events and seat changes in SQLite (WAL).
 //! - [`api`], [`http`] and [`metrics`]: the JSON API under `/api/v1` and `/metrics`.
@@ -15,5 +16,6 @@ pub mod config;
 pub mod engine;
 pub mod http;
 pub mod metrics;
+pub mod prompts;
 pub mod record;
 pub mod store;

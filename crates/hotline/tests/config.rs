@@ -1,10 +1,12 @@
 //! The plan file: the embedded Zhengzhou plan, and the exact `FILE:LINE: key` message of each
 //! kind of bad input.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use hotline::config::{self, check, parse, ConfigError, Plan, TargetKind, EMBEDDED};
+use hotline::config::{
+    self, check, parse, ConfigError, MediaPlan, Plan, SurveyPlan, TargetKind, WaitingPlan, EMBEDDED,
+};
 use ivr_flows::{Action, Feature, Step};
 
 const FILE: &str = "test.toml";
@@ -113,7 +115,7 @@ fn embedded_plan_lines_and_dial_plan() {
             .find(|l| l.number == number.to_string())
             .unwrap();
         assert_eq!((line.topic.as_str(), line.queue.as_str()), (topic, "12345"));
-        assert_eq!(line.notice, None);
+        assert_eq!(line.notice, Some(format!("notice_{number}")));
     }
     let flow = |n: &str| plan.dial_plan.flow(n).unwrap().steps.clone();
     assert_eq!(
@@ -131,6 +133,13 @@ fn embedded_plan_lines_and_dial_plan() {
         }]
     );
     let mut run = plan.dial_plan.start("12349", None);
+    assert_eq!(
+        run.poll_action(),
+        Some(Action::Play {
+            prompt: "notice_12349".into()
+        })
+    );
+    run.prompt_done();
     assert_eq!(
         run.poll_action(),
         Some(Action::Enqueue {
@@ -190,6 +199,8 @@ fn shipped_file_loads_and_is_summarised() {
         "surge      25",
         "targets    15",
         "reserved places 100",
+        "media    RTP ports 20000-29999 on the SIP listen address, hang up after 1m without \
+         RTP; 52 prompts (embedded deploy/prompts); survey on (answer within 10s)",
     ] {
         assert!(summary.contains(part), "{part:?} not in\n{summary}");
     }
@@ -702,18 +713,18 @@ fn queue_exits() {
 
 #[test]
 fn a_notice_plays_before_queueing() {
-    let plan = ok(&edit(
-        "topic = \"民政\"",
-        "topic = \"民政\"\nnotice = \"merged-12349\"",
-    ));
-    let mut run = plan.dial_plan.start("12349", None);
+    let plan = ok(&edit("notice = \"notice_12336\"", "notice = \"welcome\""));
+    let mut run = plan.dial_plan.start("12336", None);
     assert_eq!(
         run.poll_action(),
         Some(Action::Play {
-            prompt: "merged-12349".into()
+            prompt: "welcome".into()
         })
     );
     run.prompt_done();
+    assert!(matches!(run.poll_action(), Some(Action::Enqueue { .. })));
+    // 12345 has no notice.
+    let mut run = plan.dial_plan.start("12345", None);
     assert!(matches!(run.poll_action(), Some(Action::Enqueue { .. })));
 }
 
@@ -733,4 +744,486 @@ fn several_problems_are_all_reported() {
         "{FILE}:{}: key `lines[3].topic`",
         line(&text, "\"tourism\"")
     )));
+}
+
+// ---------------------------------------------------------------------------------------
+// Media, waiting, survey and prompts.
+
+/// A fresh directory under the system temp dir, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> Self {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "hotline-config-{tag}-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn shipped_prompts() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/prompts")
+}
+
+/// A directory holding copies of the shipped prompts, without those in `leave_out`.
+fn prompts_copy(leave_out: &[&str]) -> TempDir {
+    let dir = TempDir::new("prompts");
+    for entry in std::fs::read_dir(shipped_prompts()).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        let stem = name.strip_suffix(".wav");
+        if stem.is_some_and(|s| !leave_out.contains(&s)) {
+            std::fs::copy(&path, dir.0.join(&name)).unwrap();
+        }
+    }
+    dir
+}
+
+/// The embedded plan with `[media]` taking prompts from `dir`.
+fn with_prompts_dir(text: &str, dir: &Path) -> String {
+    let from = "[media]\n";
+    assert_eq!(text.matches(from).count(), 1);
+    text.replacen(
+        from,
+        &format!("[media]\nprompts = {:?}\n", dir.display().to_string()),
+        1,
+    )
+}
+
+#[test]
+fn embedded_plan_media_waiting_survey_and_prompts() {
+    let plan = config::zhengzhou();
+    assert_eq!(
+        plan.media,
+        MediaPlan {
+            address: None,
+            ports: 20000..=29999,
+            no_rtp_timeout: Some(Duration::from_secs(60)),
+        }
+    );
+    assert_eq!(
+        plan.survey,
+        Some(SurveyPlan {
+            prompt: "survey".into(),
+            thanks: "survey_thanks".into(),
+            no_answer: "survey_none".into(),
+            timeout: Duration::from_secs(10),
+        })
+    );
+    assert_eq!(plan.prompts.len(), 52);
+    let defaults = WaitingPlan {
+        welcome: Some("welcome".into()),
+        music: Some("music".into()),
+        announce_every: Some(Duration::from_secs(60)),
+        position: true,
+        estimated_wait: true,
+    };
+    for line in &plan.lines {
+        assert_eq!(line.waiting, defaults, "{}", line.number);
+        if let Some(notice) = &line.notice {
+            assert!(plan.prompts.contains(notice), "{notice}");
+        }
+    }
+    assert_eq!(plan.lines.iter().filter(|l| l.notice.is_some()).count(), 12);
+    for (number, _) in acd_core::plan::MERGED_LINES {
+        let name = format!("notice_{number}");
+        assert!(plan.prompts.get(&name).is_some(), "{name}");
+    }
+    for n in 1..=30 {
+        assert!(plan.prompts.number(n).is_some(), "n{n}");
+    }
+    // The defaults are what the file spells out.
+    let bare = strip_tables(EMBEDDED, &["[media]", "[waiting]", "[survey]"]);
+    let plain = ok(&bare);
+    assert_eq!(plain.media, plan.media);
+    assert_eq!(plain.survey, plan.survey);
+    assert_eq!(plain.lines, plan.lines);
+}
+
+/// `text` without the tables whose headers are given (each up to the next blank line).
+fn strip_tables(text: &str, headers: &[&str]) -> String {
+    let mut out = String::new();
+    let mut skipping = false;
+    for l in text.lines() {
+        if headers.contains(&l.trim()) {
+            skipping = true;
+        } else if skipping && l.trim().is_empty() {
+            skipping = false;
+        }
+        if !skipping {
+            out.push_str(l);
+            out.push('\n');
+        }
+    }
+    for h in headers {
+        assert!(!out.contains(h), "{h}");
+    }
+    out
+}
+
+#[test]
+fn a_missing_notice_prompt_names_file_line_and_key() {
+    let text = edit("notice = \"notice_12336\"", "notice = \"notice_12336x\"");
+    let dir = TempDir::new("plan");
+    let path = dir.0.join("plan.toml");
+    std::fs::write(&path, &text).unwrap();
+    let e = config::load(&path).unwrap_err();
+    let shown = e.to_string();
+    let prefix = format!(
+        "{}:{}: key `lines[2].notice`: no prompt \"notice_12336x\" in the embedded prompts (52 \
+         prompts: ",
+        path.display(),
+        line(&text, "notice_12336x")
+    );
+    assert!(
+        shown.starts_with(&prefix),
+        "got\n  {shown}\nwanted\n  {prefix}…"
+    );
+    assert_eq!(e.problems().len(), 1, "{shown}");
+    // check-config reports the same.
+    let e = check::check_config(&path).unwrap_err();
+    assert!(e.starts_with(&prefix), "{e}");
+    // And from a prompts directory, naming the directory.
+    let prompts = prompts_copy(&[]);
+    let text = with_prompts_dir(&text, &prompts.0);
+    assert_one(
+        &err(&text),
+        line(&text, "notice_12336x"),
+        "lines[2].notice",
+        &format!(
+            "no prompt \"notice_12336x\" in prompts directory {} (52 prompts: ",
+            prompts.0.display()
+        ),
+    );
+}
+
+#[test]
+fn a_prompts_directory_without_music_names_waiting_music() {
+    let prompts = prompts_copy(&["music"]);
+    let text = with_prompts_dir(EMBEDDED, &prompts.0);
+    assert_one(
+        &err(&text),
+        line_after(&text, "[waiting]", "music = "),
+        "waiting.music",
+        &format!(
+            "no prompt \"music\" in prompts directory {} (51 prompts: ",
+            prompts.0.display()
+        ),
+    );
+    // Silence needs no music.
+    let text = text.replacen("music = \"music\"", "music = \"\"", 1);
+    let plan = ok(&text);
+    assert_eq!(plan.prompts.len(), 51);
+    assert!(plan.lines.iter().all(|l| l.waiting.music.is_none()));
+}
+
+#[test]
+fn a_prompts_directory_with_all_prompts_loads_relative_to_the_file() {
+    let dir = TempDir::new("relative");
+    let prompts = prompts_copy(&[]);
+    let sub = dir.0.join("voice");
+    std::fs::rename(&prompts.0, &sub)
+        .or_else(|_| {
+            std::fs::create_dir_all(&sub)?;
+            for e in std::fs::read_dir(&prompts.0)? {
+                let e = e?;
+                std::fs::copy(e.path(), sub.join(e.file_name()))?;
+            }
+            Ok::<(), std::io::Error>(())
+        })
+        .unwrap();
+    let text = EMBEDDED.replacen("[media]\n", "[media]\nprompts = \"voice\"\n", 1);
+    let path = dir.0.join("plan.toml");
+    std::fs::write(&path, &text).unwrap();
+    let plan = config::load(&path).unwrap();
+    assert_eq!(plan.prompts.len(), 52);
+    assert_eq!(plan.prompts.source(), sub.display().to_string());
+    let summary = check::check_config(&path).unwrap();
+    assert!(summary.contains("52 prompts ("), "{summary}");
+}
+
+#[test]
+fn prompt_directory_problems_name_media_prompts() {
+    let text = EMBEDDED.replacen(
+        "[media]\n",
+        "[media]\nprompts = \"/nonexistent/hotline-prompts\"\n",
+        1,
+    );
+    assert_one(
+        &err(&text),
+        line(&text, "/nonexistent/hotline-prompts"),
+        "media.prompts",
+        "cannot read prompts directory /nonexistent/hotline-prompts: ",
+    );
+    let prompts = prompts_copy(&[]);
+    let bad = prompts.0.join("broken.wav");
+    std::fs::write(&bad, b"RIFF\x04\x00\x00\x00WAVE").unwrap();
+    let text = with_prompts_dir(EMBEDDED, &prompts.0);
+    assert_one(
+        &err(&text),
+        line_after(&text, "[media]", "prompts = "),
+        "media.prompts",
+        &format!("prompt {} does not load: ", bad.display()),
+    );
+    let text = EMBEDDED.replacen("[media]\n", "[media]\nprompts = \"\"\n", 1);
+    assert_one(
+        &err(&text),
+        line_after(&text, "[media]", "prompts = "),
+        "media.prompts",
+        "a prompts directory needs a path",
+    );
+}
+
+#[test]
+fn missing_notice_prompts_are_needed_only_when_announcing() {
+    let prompts = prompts_copy(&["position_before", "n7", "n30", "wait_minutes"]);
+    let text = with_prompts_dir(EMBEDDED, &prompts.0);
+    let e = err(&text);
+    assert_eq!(e.problems().len(), 3, "{e}");
+    let pos = line_after(&text, "[waiting]", "position = ");
+    let est = line_after(&text, "[waiting]", "estimated_wait = ");
+    assert_has(&e, pos, "waiting.position", "no prompt \"position_before\"");
+    assert_has(
+        &e,
+        est,
+        "waiting.estimated_wait",
+        "no prompt \"wait_minutes\"",
+    );
+    assert_has(
+        &e,
+        pos,
+        "waiting.position",
+        "no number prompts \"n7\", \"n30\"",
+    );
+    // Without the position only the estimated wait needs prompts.
+    let text = text.replacen("position = true", "position = false", 1);
+    let e = err(&text);
+    assert_eq!(e.problems().len(), 2, "{e}");
+    assert_has(
+        &e,
+        est,
+        "waiting.estimated_wait",
+        "no number prompts \"n7\", \"n30\"",
+    );
+    // Without notices, none.
+    let text = text.replacen("announce_every = \"60s\"", "announce_every = \"0s\"", 1);
+    let plan = ok(&text);
+    assert!(plan
+        .lines
+        .iter()
+        .all(|l| l.waiting.announce_every.is_none()));
+}
+
+#[test]
+fn missing_survey_prompts_unless_disabled() {
+    let prompts = prompts_copy(&["survey_thanks"]);
+    let text = with_prompts_dir(EMBEDDED, &prompts.0);
+    assert_one(
+        &err(&text),
+        line(&text, "thanks = \"survey_thanks\""),
+        "survey.thanks",
+        "no prompt \"survey_thanks\" in prompts directory ",
+    );
+    let text = text.replacen("enabled = true", "enabled = false", 1);
+    assert_eq!(ok(&text).survey, None);
+    let text = edit(
+        "no_answer = \"survey_none\"\ntimeout = \"10s\"",
+        "no_answer = \"survey_none\"\ntimeout = \"0s\"",
+    );
+    assert_one(
+        &err(&text),
+        line(&text, "timeout = \"0s\""),
+        "survey.timeout",
+        "must be more than 0s",
+    );
+}
+
+#[test]
+fn unknown_keys_in_the_new_tables() {
+    let text = edit(
+        "no_answer = \"survey_none\"\ntimeout = \"10s\"",
+        "no_answer = \"survey_none\"\ntimeout = \"10s\"\nquestion = \"x\"",
+    );
+    assert_one(
+        &err(&text),
+        line(&text, "question = "),
+        "survey.question",
+        "unknown field `question`, expected one of `enabled`, `prompt`, `thanks`, `no_answer`, \
+         `timeout`",
+    );
+    let text = edit(
+        "ports = \"20000-29999\"",
+        "ports = \"20000-29999\"\nport = 5",
+    );
+    assert_one(
+        &err(&text),
+        line(&text, "port = 5"),
+        "media.port",
+        "unknown field `port`",
+    );
+    let text = edit(
+        "announce_every = \"60s\"",
+        "announce_every = \"60s\"\nhold = 1",
+    );
+    assert_one(
+        &err(&text),
+        line(&text, "hold = 1"),
+        "waiting.hold",
+        "unknown field `hold`",
+    );
+    let text = edit(
+        "notice = \"notice_12336\"",
+        "notice = \"notice_12336\"\nwaiting = { musik = \"x\" }",
+    );
+    assert_one(
+        &err(&text),
+        line(&text, "musik"),
+        "lines[2].waiting.musik",
+        "unknown field `musik`",
+    );
+}
+
+#[test]
+fn bad_media_ports_and_address() {
+    for (ports, part) in [
+        ("20001-20003", "must start on an even port"),
+        ("5-10", "must lie within 1024-65535"),
+        ("30000-20000", "runs backwards"),
+        ("20000-20001", "holds 1 RTP/RTCP pair; need at least 2"),
+        ("20000", "is not a port range"),
+    ] {
+        let text = edit("ports = \"20000-29999\"", &format!("ports = \"{ports}\""));
+        assert_one(
+            &err(&text),
+            line(&text, &format!("ports = \"{ports}\"")),
+            "media.ports",
+            &format!("port range {ports:?} {part}").replace(
+                &format!("port range {ports:?} is not"),
+                &format!("{ports:?} is not"),
+            ),
+        );
+    }
+    let text = edit(
+        "ports = \"20000-29999\"",
+        "ports = \"1024-1027\"\naddress = \"10.0.0.5\"",
+    )
+    .replacen("no_rtp_timeout = \"60s\"", "no_rtp_timeout = \"0s\"", 1);
+    let plan = ok(&text);
+    assert_eq!(
+        plan.media,
+        MediaPlan {
+            address: Some("10.0.0.5".parse().unwrap()),
+            ports: 1024..=1027,
+            no_rtp_timeout: None,
+        }
+    );
+    let text = edit(
+        "ports = \"20000-29999\"",
+        "ports = \"20000-29999\"\naddress = \"10.0.0\"",
+    );
+    assert_one(
+        &err(&text),
+        line(&text, "address = "),
+        "media.address",
+        "\"10.0.0\" is not an IP address",
+    );
+    let text = edit(
+        "ports = \"20000-29999\"",
+        "ports = \"20000-29999\"\naddress = \"::\"",
+    );
+    assert_one(
+        &err(&text),
+        line(&text, "address = "),
+        "media.address",
+        "\"::\" cannot be written in SDP",
+    );
+}
+
+#[test]
+fn waiting_overrides_line_over_queue_over_table_over_defaults() {
+    // [waiting]: no welcome; 12345's queue: other music, no position; 12336: its own music
+    // and announce period; 12348's queue: nothing of its own.
+    let text = edit("welcome = \"welcome\"", "welcome = \"\"");
+    let text = text.replacen(
+        "[queues.12345]\n",
+        "[queues.12345]\nwaiting = { music = \"queue_busy\", position = false }\n",
+        1,
+    );
+    let text = text.replacen(
+        "notice = \"notice_12336\"\n",
+        "notice = \"notice_12336\"\nwaiting = { music = \"welcome\", announce_every = \"2m\", \
+         welcome = \"queue_busy\" }\n",
+        1,
+    );
+    let plan = ok(&text);
+    let of = |n: &str| {
+        plan.lines
+            .iter()
+            .find(|l| l.number == n)
+            .unwrap()
+            .waiting
+            .clone()
+    };
+    assert_eq!(
+        of("12345"),
+        WaitingPlan {
+            welcome: None,
+            music: Some("queue_busy".into()),
+            announce_every: Some(Duration::from_secs(60)),
+            position: false,
+            estimated_wait: true,
+        }
+    );
+    assert_eq!(
+        of("12336"),
+        WaitingPlan {
+            welcome: Some("queue_busy".into()),
+            music: Some("welcome".into()),
+            announce_every: Some(Duration::from_secs(120)),
+            position: false,
+            estimated_wait: true,
+        }
+    );
+    assert_eq!(
+        of("12348"),
+        WaitingPlan {
+            welcome: None,
+            music: Some("music".into()),
+            announce_every: Some(Duration::from_secs(60)),
+            position: true,
+            estimated_wait: true,
+        }
+    );
+    // A missing prompt in an override is reported at the override.
+    let text = text.replacen("music = \"queue_busy\"", "music = \"jazz\"", 1);
+    assert_one(
+        &err(&text),
+        line(&text, "\"jazz\""),
+        "queues.12345.waiting.music",
+        "no prompt \"jazz\" in the embedded prompts",
+    );
+    // A table form of the override works too, and a bad duration in one names its key.
+    let text = EMBEDDED.replacen(
+        "[[queues.12348.tiers]]      # legal experts first",
+        "[queues.12348.waiting]\nannounce_every = \"soon\"\n\n[[queues.12348.tiers]]      # legal experts first",
+        1,
+    );
+    assert_one(
+        &err(&text),
+        line(&text, "\"soon\""),
+        "queues.12348.waiting.announce_every",
+        "\"soon\" is not a duration",
+    );
 }

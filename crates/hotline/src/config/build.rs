@@ -3,7 +3,11 @@
 //! built once as a last check.
 
 use std::collections::btree_map::Entry as MapEntry;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use acd_core::{
     Acd, AcdConfig, Exit, Line, MaxWait, Pool, PoolConfig, QueueConfig, SeatConfig, SeatId, Skill,
@@ -11,10 +15,14 @@ use acd_core::{
 };
 use ivr_flows::{DialPlan, Entry, FeatureCodes, Flow, Step};
 
-use super::raw::{RawExit, RawPlan, RawStrategy};
+use super::raw::{RawExit, RawLine, RawPlan, RawStrategy, RawWaiting};
 use super::spans::{join, Spans};
 use super::values::{pool_name, PoolName, POOL_NAMES};
-use super::{ConfigError, LinePlan, Plan, Problem, ServiceTargets, TargetKind, TransferTarget};
+use super::{
+    ConfigError, LinePlan, MediaPlan, Plan, Problem, ServiceTargets, SurveyPlan, TargetKind,
+    TransferTarget, WaitingPlan,
+};
+use crate::prompts::{PromptBook, PromptError, MAX_NUMBER};
 
 /// Problems found so far, each placed by its key path.
 struct Problems<'a> {
@@ -39,8 +47,13 @@ impl Problems<'_> {
     }
 }
 
-/// Checks a parsed file and builds the plan.
-pub(super) fn build(source: &str, raw: RawPlan, spans: &Spans) -> Result<Plan, ConfigError> {
+/// Checks a parsed file and builds the plan; a relative `media.prompts` is taken from `dir`.
+pub(super) fn build(
+    source: &str,
+    raw: RawPlan,
+    spans: &Spans,
+    dir: &Path,
+) -> Result<Plan, ConfigError> {
     let mut p = Problems {
         spans,
         list: Vec::new(),
@@ -52,7 +65,9 @@ pub(super) fn build(source: &str, raw: RawPlan, spans: &Spans) -> Result<Plan, C
     seats(&mut p, &raw, &mut cfg, &seat_pool);
     let mut pending_exits = Vec::new();
     queues(&mut p, &raw, &mut cfg, &seat_pool, &mut pending_exits);
-    let lines = lines(&mut p, &raw, &mut cfg, &seat_pool);
+    let (lines, waiting_from) = lines(&mut p, &raw, &mut cfg, &seat_pool);
+    let media = media(&mut p, &raw);
+    let survey = survey(&mut p, &raw);
     let line_path: HashMap<&str, String> = lines
         .iter()
         .enumerate()
@@ -78,9 +93,14 @@ pub(super) fn build(source: &str, raw: RawPlan, spans: &Spans) -> Result<Plan, C
             ),
         }
     }
+    let prompts = prompts(&mut p, &raw, dir, &lines, &waiting_from, survey.as_ref());
     if !p.list.is_empty() {
         return Err(p.into_error(source));
     }
+    let Some(prompts) = prompts else {
+        p.add("media.prompts", "no prompts could be loaded");
+        return Err(p.into_error(source));
+    };
     let dial_plan = match dial_plan(&lines, features) {
         Ok(plan) => plan,
         Err(e) => {
@@ -100,6 +120,9 @@ pub(super) fn build(source: &str, raw: RawPlan, spans: &Spans) -> Result<Plan, C
         targets,
         service,
         reserved_places: raw.reserved_places,
+        media,
+        survey,
+        prompts,
     })
 }
 
@@ -517,13 +540,14 @@ fn line_number(number: &str) -> Result<u32, String> {
     }
 }
 
-/// `[[lines]]`; also fills each queue's lines.
+/// `[[lines]]`; also fills each queue's lines. Returns with each line where its `waiting`
+/// values came from.
 fn lines(
     p: &mut Problems<'_>,
     raw: &RawPlan,
     cfg: &mut AcdConfig,
     seat_pool: &SeatPools,
-) -> Vec<LinePlan> {
+) -> (Vec<LinePlan>, Vec<WaitingFrom>) {
     let queue_names: Vec<String> = cfg.queues.iter().map(|q| q.name.clone()).collect();
     let queue_index: HashMap<&str, usize> = queue_names
         .iter()
@@ -532,6 +556,7 @@ fn lines(
         .collect();
     let mut first: HashMap<&str, usize> = HashMap::new();
     let mut out = Vec::with_capacity(raw.lines.len());
+    let mut from = Vec::with_capacity(raw.lines.len());
     if raw.lines.is_empty() {
         p.add("lines", "no lines; define at least one [[lines]]");
     }
@@ -591,6 +616,8 @@ fn lines(
         if let (Some(q), Some(n)) = (queue, parsed) {
             cfg.queues[q].lines.push(Line(n));
         }
+        let (waiting, waiting_from) = waiting(raw, li, l);
+        from.push(waiting_from);
         out.push(LinePlan {
             number: number.to_owned(),
             name: l.name.clone(),
@@ -598,6 +625,7 @@ fn lines(
             queue: l.queue.clone(),
             notice: l.notice.clone(),
             priority: l.priority,
+            waiting,
         });
     }
     for ((name, _), q) in raw.queues.0.iter().zip(&cfg.queues) {
@@ -608,7 +636,259 @@ fn lines(
             );
         }
     }
-    out
+    (out, from)
+}
+
+/// The key path each resolved `waiting` value of a line came from (`lines[3].waiting.music`,
+/// `queues.12345.waiting.music` or `waiting.music`, also for a default).
+#[derive(Debug, Clone)]
+struct WaitingFrom {
+    welcome: String,
+    music: String,
+    position: String,
+    estimated_wait: String,
+}
+
+/// A line's `waiting`: its own keys over its queue's over `[waiting]` over the defaults.
+fn waiting(raw: &RawPlan, li: usize, l: &RawLine) -> (WaitingPlan, WaitingFrom) {
+    let mut layers: Vec<(String, &RawWaiting)> = vec![(format!("lines[{li}].waiting"), &l.waiting)];
+    if let Some((name, q)) = raw.queues.0.iter().find(|(name, _)| *name == l.queue) {
+        layers.push((format!("{}.waiting", join("queues", name)), &q.waiting));
+    }
+    layers.push(("waiting".into(), &raw.waiting));
+    fn pick<T>(
+        layers: &[(String, &RawWaiting)],
+        field: &str,
+        get: impl Fn(&RawWaiting) -> Option<T>,
+        default: T,
+    ) -> (T, String) {
+        layers
+            .iter()
+            .find_map(|(path, w)| get(w).map(|v| (v, format!("{path}.{field}"))))
+            .unwrap_or_else(|| (default, format!("waiting.{field}")))
+    }
+    let named = |s: String| Some(s).filter(|s| !s.is_empty());
+    let (welcome, welcome_from) = pick(&layers, "welcome", |w| w.welcome.clone(), "welcome".into());
+    let (music, music_from) = pick(&layers, "music", |w| w.music.clone(), "music".into());
+    let (every, _) = pick(
+        &layers,
+        "announce_every",
+        |w| w.announce_every.map(|d| d.0),
+        Duration::from_secs(60),
+    );
+    let (position, position_from) = pick(&layers, "position", |w| w.position, true);
+    let (estimated_wait, estimated_from) =
+        pick(&layers, "estimated_wait", |w| w.estimated_wait, true);
+    (
+        WaitingPlan {
+            welcome: named(welcome),
+            music: named(music),
+            announce_every: Some(every).filter(|d| !d.is_zero()),
+            position,
+            estimated_wait,
+        },
+        WaitingFrom {
+            welcome: welcome_from,
+            music: music_from,
+            position: position_from,
+            estimated_wait: estimated_from,
+        },
+    )
+}
+
+/// `[media]`.
+fn media(p: &mut Problems<'_>, raw: &RawPlan) -> MediaPlan {
+    let m = &raw.media;
+    let address = m
+        .address
+        .as_deref()
+        .and_then(|a| match a.trim().parse::<IpAddr>() {
+            Ok(ip) if ip.is_unspecified() => {
+                p.add(
+                    "media.address",
+                    format!(
+                    "{a:?} cannot be written in SDP; name this host's address, or leave it out \
+                     for the SIP listen address's"
+                ),
+                );
+                None
+            }
+            Ok(ip) => Some(ip),
+            Err(_) => {
+                p.add(
+                    "media.address",
+                    format!(
+                        "{a:?} is not an IP address; write e.g. \"10.0.0.5\", or leave it out for \
+                     the SIP listen address's"
+                    ),
+                );
+                None
+            }
+        });
+    if m.prompts.as_deref().is_some_and(|d| d.trim().is_empty()) {
+        p.add(
+            "media.prompts",
+            "a prompts directory needs a path, or leave it out for the embedded prompts",
+        );
+    }
+    MediaPlan {
+        address,
+        ports: m.ports.0.clone(),
+        no_rtp_timeout: Some(m.no_rtp_timeout.0).filter(|d| !d.is_zero()),
+    }
+}
+
+/// `[survey]`; `None` when disabled.
+fn survey(p: &mut Problems<'_>, raw: &RawPlan) -> Option<SurveyPlan> {
+    let s = &raw.survey;
+    if !s.enabled {
+        return None;
+    }
+    for (key, name) in [
+        ("prompt", &s.prompt),
+        ("thanks", &s.thanks),
+        ("no_answer", &s.no_answer),
+    ] {
+        if name.trim().is_empty() {
+            p.add(
+                &format!("survey.{key}"),
+                "the survey needs a prompt name here, or set enabled = false",
+            );
+        }
+    }
+    if s.timeout.0.is_zero() {
+        p.add("survey.timeout", "must be more than 0s, e.g. \"10s\"");
+    }
+    Some(SurveyPlan {
+        prompt: s.prompt.clone(),
+        thanks: s.thanks.clone(),
+        no_answer: s.no_answer.clone(),
+        timeout: s.timeout.0,
+    })
+}
+
+/// The embedded prompts, decoded once per process.
+fn embedded_prompts() -> Result<Arc<PromptBook>, PromptError> {
+    static BOOK: OnceLock<Arc<PromptBook>> = OnceLock::new();
+    if let Some(book) = BOOK.get() {
+        return Ok(Arc::clone(book));
+    }
+    let book = Arc::new(PromptBook::embedded()?);
+    Ok(Arc::clone(BOOK.get_or_init(|| book)))
+}
+
+/// Where a prompt is missing from, for a message.
+fn prompts_place(book: &PromptBook) -> String {
+    let names: Vec<String> = book.names().map(str::to_owned).collect();
+    let known = if names.is_empty() {
+        "it holds no *.wav".to_owned()
+    } else {
+        format!("{} prompts: {}", names.len(), list(&names))
+    };
+    if book.source() == crate::prompts::EMBEDDED_SOURCE {
+        format!("the embedded prompts ({known}); set media.prompts to a directory of your own WAVs")
+    } else {
+        format!("prompts directory {} ({known})", book.source())
+    }
+}
+
+/// Loads the prompts (embedded, or `media.prompts` from `dir`) and checks that every prompt
+/// the plan names is there; each missing one is reported at the key naming it.
+fn prompts(
+    p: &mut Problems<'_>,
+    raw: &RawPlan,
+    dir: &Path,
+    lines: &[LinePlan],
+    from: &[WaitingFrom],
+    survey: Option<&SurveyPlan>,
+) -> Option<Arc<PromptBook>> {
+    let book = match raw.media.prompts.as_deref() {
+        None => embedded_prompts(),
+        Some(d) if d.trim().is_empty() => return None, // reported by media()
+        Some(d) => PromptBook::load_dir(&dir.join(d)).map(Arc::new),
+    };
+    let book = match book {
+        Ok(book) => book,
+        Err(e) => {
+            p.add("media.prompts", e.to_string());
+            return None;
+        }
+    };
+    // (key path, prompt name, why it is needed, if not obvious), in the order found.
+    let mut uses: Vec<(String, String, &str)> = Vec::new();
+    for (i, (l, w)) in lines.iter().zip(from).enumerate() {
+        if let Some(n) = &l.notice {
+            uses.push((format!("lines[{i}].notice"), n.clone(), ""));
+        }
+        if let Some(n) = &l.waiting.welcome {
+            uses.push((w.welcome.clone(), n.clone(), ""));
+        }
+        if let Some(n) = &l.waiting.music {
+            uses.push((w.music.clone(), n.clone(), ""));
+        }
+    }
+    if let Some(s) = survey {
+        uses.push(("survey.prompt".into(), s.prompt.clone(), ""));
+        uses.push(("survey.thanks".into(), s.thanks.clone(), ""));
+        uses.push(("survey.no_answer".into(), s.no_answer.clone(), ""));
+    }
+    // The fixed prompts of the periodic notices, at the key that turned the first one on.
+    let announcing = |on: fn(&WaitingPlan) -> bool| {
+        lines
+            .iter()
+            .zip(from)
+            .find(|(l, _)| l.waiting.announce_every.is_some() && on(&l.waiting))
+            .map(|(_, w)| w)
+    };
+    let position = announcing(|w| w.position);
+    let estimated = announcing(|w| w.estimated_wait);
+    const POSITION: &str = " (needed to say the position; or set position = false)";
+    const ESTIMATED: &str = " (needed to say the estimated wait; or set estimated_wait = false)";
+    if let Some(w) = position {
+        for n in ["position_before", "position_after"] {
+            uses.push((w.position.clone(), n.into(), POSITION));
+        }
+    }
+    if let Some(w) = estimated {
+        for n in ["wait_before", "wait_minutes"] {
+            uses.push((w.estimated_wait.clone(), n.into(), ESTIMATED));
+        }
+    }
+    let mut seen = BTreeSet::new();
+    for (path, name, why) in uses {
+        if !book.contains(&name) && seen.insert((path.clone(), name.clone())) {
+            p.add(
+                &path,
+                format!("no prompt {name:?} in {}{why}", prompts_place(&book)),
+            );
+        }
+    }
+    // The numbers, together: one problem, not thirty.
+    if let Some((path, why)) = position
+        .map(|w| (&w.position, POSITION))
+        .or_else(|| estimated.map(|w| (&w.estimated_wait, ESTIMATED)))
+    {
+        let missing: Vec<String> = (1..=MAX_NUMBER)
+            .map(|n| format!("n{n}"))
+            .filter(|n| !book.contains(n))
+            .collect();
+        if !missing.is_empty() {
+            let names = missing
+                .iter()
+                .map(|n| format!("{n:?}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            p.add(
+                path,
+                format!(
+                    "no number prompt{} {names} in {}{why}; numbers n1 to n{MAX_NUMBER} are needed",
+                    if missing.len() == 1 { "" } else { "s" },
+                    prompts_place(&book)
+                ),
+            );
+        }
+    }
+    Some(book)
 }
 
 /// `[features]`.

@@ -9,8 +9,9 @@ use acd_core::Pool;
 use super::values::{format_duration, pool_name};
 use super::{load, Plan, TargetKind};
 
-/// Checks the plan at `path`. `Ok` is a short summary (lines, queues, seats per pool,
-/// targets, reserved places); `Err` is every problem, one `FILE:LINE: key ...` per line.
+/// Checks the plan at `path`, prompts included. `Ok` is a short summary (lines, queues, seats
+/// per pool, targets, reserved places, media, prompts and survey); `Err` is every problem,
+/// one `FILE:LINE: key ...` per line.
 pub fn check_config(path: &Path) -> Result<String, String> {
     load(path)
         .map(|plan| summary(&plan))
@@ -85,6 +86,26 @@ pub fn summary(plan: &Plan) -> String {
         s.answer_rate * 100.0,
         format_duration(s.answer_within),
         format_duration(s.short_abandon)
+    );
+    let m = &plan.media;
+    let address = m
+        .address
+        .map_or_else(|| "the SIP listen address".into(), |a| a.to_string());
+    let no_rtp = m
+        .no_rtp_timeout
+        .map_or_else(|| "never".into(), format_duration);
+    let survey = plan.survey.as_ref().map_or_else(
+        || "off".into(),
+        |s| format!("on (answer within {})", format_duration(s.timeout)),
+    );
+    let _ = writeln!(
+        out,
+        "media    RTP ports {}-{} on {address}, hang up after {no_rtp} without RTP; {} prompts \
+         ({}); survey {survey}",
+        m.ports.start(),
+        m.ports.end(),
+        plan.prompts.len(),
+        plan.prompts.source()
     );
     let f = plan.dial_plan.features();
     let _ = writeln!(

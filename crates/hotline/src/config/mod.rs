@@ -12,7 +12,10 @@
 //!    semantic error names its key path and gets its line from there. (No `toml_edit`
 //!    dependency and no `Spanned` fields in the structs.)
 //! 3. `build`: one key against another, then [`acd_core::Acd::new`] and
-//!    [`ivr_flows::DialPlan::new`] as final checks, so every [`Plan`] returned runs.
+//!    [`ivr_flows::DialPlan::new`] as final checks, so every [`Plan`] returned runs. The
+//!    prompts are loaded here too ([`crate::prompts::PromptBook`]: the embedded ones, or the
+//!    directory `media.prompts`), and every prompt the plan names must be among them: a
+//!    missing prompt is reported at the key that names it.
 
 mod build;
 pub mod check;
@@ -21,7 +24,10 @@ mod spans;
 mod values;
 
 use std::fmt;
+use std::net::IpAddr;
+use std::ops::RangeInclusive;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -52,6 +58,12 @@ pub struct Plan {
     pub service: ServiceTargets,
     /// Seat places built but not equipped (informational).
     pub reserved_places: u32,
+    /// `[media]`: where RTP goes and when a silent leg is hung up.
+    pub media: MediaPlan,
+    /// `[survey]`; `None` when `enabled = false`.
+    pub survey: Option<SurveyPlan>,
+    /// Every prompt, decoded; holds every prompt the plan names.
+    pub prompts: Arc<crate::prompts::PromptBook>,
 }
 
 /// A dialed number the platform answers.
@@ -69,6 +81,49 @@ pub struct LinePlan {
     pub notice: Option<String>,
     /// Priority of its calls in the queue; higher first.
     pub priority: u8,
+    /// What its callers hear while queued (the line's `waiting` over its queue's over
+    /// `[waiting]` over the defaults).
+    pub waiting: WaitingPlan,
+}
+
+/// `[media]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaPlan {
+    /// The address RTP is bound to and written in SDP; `None`: the SIP listen address's IP.
+    pub address: Option<IpAddr>,
+    /// RTP ports: even ones carry RTP, the odd one above each RTCP. Starts even, holds at
+    /// least two pairs, within 1024..=65535.
+    pub ports: RangeInclusive<u16>,
+    /// A leg that should send RTP and sends none this long is hung up; `None`: never.
+    pub no_rtp_timeout: Option<Duration>,
+}
+
+/// What a queued caller hears, resolved for one line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WaitingPlan {
+    /// Played once when the call enters the queue, before the music; `None`: nothing.
+    pub welcome: Option<String>,
+    /// Looped while waiting; `None`: silence.
+    pub music: Option<String>,
+    /// Period of the position / estimated-wait notices; `None`: never.
+    pub announce_every: Option<Duration>,
+    /// Say the position ("您前面还有 N 位").
+    pub position: bool,
+    /// Say the estimated wait in minutes.
+    pub estimated_wait: bool,
+}
+
+/// `[survey]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SurveyPlan {
+    /// The question.
+    pub prompt: String,
+    /// Played after a valid answer 1-5.
+    pub thanks: String,
+    /// Played after the timeout.
+    pub no_answer: String,
+    /// How long to wait for the answer from the end of the question; more than 0.
+    pub timeout: Duration,
 }
 
 /// Where a call can be handed over to (一键转接、三方通话).
@@ -218,20 +273,28 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-/// Reads and checks a plan file.
+/// Reads and checks a plan file; a relative `media.prompts` is taken from the file's
+/// directory.
 pub fn load(path: &Path) -> Result<Plan, ConfigError> {
     let source = path.display().to_string();
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigError::one(&source, None, String::new(), format!("cannot read: {e}")))?;
-    parse(&source, &text)
+    let dir = path.parent().unwrap_or_else(|| Path::new(""));
+    parse_in(&source, &text, dir)
 }
 
-/// Checks a plan's text; `source_name` is used in error messages and [`Plan::source`].
+/// Checks a plan's text; `source_name` is used in error messages and [`Plan::source`]. A
+/// relative `media.prompts` is taken from the current directory.
 pub fn parse(source_name: &str, text: &str) -> Result<Plan, ConfigError> {
+    parse_in(source_name, text, Path::new(""))
+}
+
+/// [`parse`], with a relative `media.prompts` taken from `dir`.
+fn parse_in(source_name: &str, text: &str, dir: &Path) -> Result<Plan, ConfigError> {
     let raw: raw::RawPlan =
         toml::from_str(text).map_err(|e| ConfigError::from_toml(source_name, text, &e))?;
     let spans = spans::Spans::new(text);
-    build::build(source_name, raw, &spans)
+    build::build(source_name, raw, &spans, dir)
 }
 
 /// The embedded Zhengzhou plan.

@@ -7,7 +7,7 @@ use std::time::Duration;
 use acd_core::{AcdConfig, SurgeConfig};
 use serde::Deserialize;
 
-use super::values::{Dur, Number, Ordered, PoolName, SeatIds};
+use super::values::{Dur, Number, Ordered, PoolName, Ports, SeatIds};
 use super::TargetKind;
 
 /// The whole file.
@@ -25,6 +25,12 @@ pub(crate) struct RawPlan {
     pub(crate) surge: RawSurge,
     #[serde(default)]
     pub(crate) features: RawFeatures,
+    #[serde(default)]
+    pub(crate) media: RawMedia,
+    #[serde(default)]
+    pub(crate) waiting: RawWaiting,
+    #[serde(default)]
+    pub(crate) survey: RawSurvey,
     pub(crate) pools: Ordered<PoolName, RawPool>,
     #[serde(default)]
     pub(crate) seats: Vec<RawSeats>,
@@ -123,6 +129,62 @@ impl Default for RawFeatures {
     }
 }
 
+/// `[media]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawMedia {
+    pub(crate) address: Option<String>,
+    pub(crate) ports: Ports,
+    pub(crate) no_rtp_timeout: Dur,
+    pub(crate) prompts: Option<String>,
+}
+
+impl Default for RawMedia {
+    fn default() -> Self {
+        Self {
+            address: None,
+            ports: Ports::default(),
+            no_rtp_timeout: Dur(Duration::from_secs(60)),
+            prompts: None,
+        }
+    }
+}
+
+/// `[waiting]`, and the `waiting = { ... }` of a queue or line: any subset; what is left out
+/// comes from the next layer (line, queue, `[waiting]`, the defaults in `build.rs`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawWaiting {
+    pub(crate) music: Option<String>,
+    pub(crate) announce_every: Option<Dur>,
+    pub(crate) position: Option<bool>,
+    pub(crate) estimated_wait: Option<bool>,
+    pub(crate) welcome: Option<String>,
+}
+
+/// `[survey]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawSurvey {
+    pub(crate) enabled: bool,
+    pub(crate) prompt: String,
+    pub(crate) thanks: String,
+    pub(crate) no_answer: String,
+    pub(crate) timeout: Dur,
+}
+
+impl Default for RawSurvey {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            prompt: "survey".into(),
+            thanks: "survey_thanks".into(),
+            no_answer: "survey_none".into(),
+            timeout: Dur(Duration::from_secs(10)),
+        }
+    }
+}
+
 /// `[pools.<pool>]`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -154,6 +216,8 @@ pub(crate) struct RawQueue {
     pub(crate) strategy: RawStrategy,
     pub(crate) ring_timeout: Option<Dur>,
     pub(crate) max_wait: Option<RawMaxWait>,
+    #[serde(default)]
+    pub(crate) waiting: RawWaiting,
     pub(crate) tiers: Vec<RawTier>,
 }
 
@@ -209,6 +273,8 @@ pub(crate) struct RawLine {
     pub(crate) notice: Option<String>,
     #[serde(default)]
     pub(crate) priority: u8,
+    #[serde(default)]
+    pub(crate) waiting: RawWaiting,
 }
 
 /// `[targets.<key>]`.

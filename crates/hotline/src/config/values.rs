@@ -4,6 +4,7 @@
 
 use std::fmt;
 use std::marker::PhantomData;
+use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use acd_core::Pool;
@@ -104,6 +105,77 @@ impl<'de> Deserialize<'de> for Dur {
             }
         }
         d.deserialize_any(V)
+    }
+}
+
+/// Lowest port an RTP range may use: below are the privileged ports.
+const MIN_RTP_PORT: u32 = 1024;
+
+/// Parses an RTP port range `"20000-29999"`: within 1024..=65535, upwards, starting on an even
+/// port (RTP even, RTCP the odd port above), holding at least two RTP/RTCP pairs.
+pub(crate) fn parse_port_range(text: &str) -> Result<RangeInclusive<u16>, String> {
+    let form = "write e.g. \"20000-29999\"";
+    let (a, b) = text
+        .split_once('-')
+        .ok_or_else(|| format!("{text:?} is not a port range; {form}"))?;
+    let port = |s: &str| {
+        s.trim()
+            .parse::<u32>()
+            .map_err(|_| format!("{text:?} is not a port range; {form}"))
+    };
+    let (first, last) = (port(a)?, port(b)?);
+    let max = u32::from(u16::MAX);
+    if !(MIN_RTP_PORT..=max).contains(&first) || !(MIN_RTP_PORT..=max).contains(&last) {
+        return Err(format!(
+            "port range {text:?} must lie within {MIN_RTP_PORT}-{max}"
+        ));
+    }
+    if first > last {
+        return Err(format!(
+            "port range {text:?} runs backwards; write the lower port first"
+        ));
+    }
+    if first % 2 != 0 {
+        return Err(format!(
+            "port range {text:?} must start on an even port: RTP takes even ports, RTCP the \
+             odd port above each"
+        ));
+    }
+    // Whole (even, odd) pairs in first..=last: (last - first + 1) / 2.
+    let pairs = (last - first).div_ceil(2);
+    if pairs < 2 {
+        return Err(format!(
+            "port range {text:?} holds {pairs} RTP/RTCP pair; need at least 2"
+        ));
+    }
+    // Both are within 1024..=65535, checked above.
+    let to_u16 = |p: u32| u16::try_from(p).unwrap_or(u16::MAX);
+    Ok(to_u16(first)..=to_u16(last))
+}
+
+/// An RTP port range read from `"20000-29999"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Ports(pub(crate) RangeInclusive<u16>);
+
+impl Default for Ports {
+    fn default() -> Self {
+        Self(20000..=29999)
+    }
+}
+
+impl<'de> Deserialize<'de> for Ports {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Ports;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a port range, e.g. \"20000-29999\"")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Ports, E> {
+                parse_port_range(v).map(Ports).map_err(E::custom)
+            }
+        }
+        d.deserialize_str(V)
     }
 }
 
@@ -295,6 +367,25 @@ mod tests {
         assert!(parse_duration("99999999999999999999h").is_err());
         for d in ["1h30m", "15s", "500ms", "0s", "2m5s"] {
             assert_eq!(format_duration(ok(d)), d);
+        }
+    }
+
+    #[test]
+    fn port_ranges() {
+        assert_eq!(parse_port_range("20000-29999").unwrap(), 20000..=29999);
+        assert_eq!(parse_port_range("1024-1027").unwrap(), 1024..=1027);
+        assert_eq!(parse_port_range("65532-65535").unwrap(), 65532..=65535);
+        for (bad, part) in [
+            ("20001-20003", "even port"),
+            ("5-10", "within 1024-65535"),
+            ("30000-20000", "backwards"),
+            ("20000-20002", "need at least 2"),
+            ("20000-70000", "within"),
+            ("20000", "not a port range"),
+            ("a-b", "not a port range"),
+        ] {
+            let e = parse_port_range(bad).unwrap_err();
+            assert!(e.contains(part), "{bad}: {e}");
         }
     }
 
