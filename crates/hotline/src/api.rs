@@ -15,6 +15,8 @@ pub type Reply<T> = oneshot::Sender<T>;
 /// A request to the engine task.
 #[derive(Debug)]
 pub enum Command {
+    /// Something the media plane reports (a key, a prompt that finished, a silent leg).
+    Media(media::plane::MediaEvent),
     /// Change a seat's state (`POST /api/v1/seats/{id}/state`).
     SetSeatState {
         /// Seat id as registered (e.g. "1001").

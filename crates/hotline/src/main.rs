@@ -15,13 +15,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::{Parser, Subcommand};
-use hotline::api::EngineHandle;
+use hotline::api::{Command as EngineCommand, EngineHandle};
 use hotline::engine::driver::Driver;
+use hotline::engine::ports::PlanePorts;
 use hotline::engine::{Engine, PlatformRouter, WallClock};
 use hotline::metrics::Metrics;
 use hotline::store::Store;
 use hotline::{config, http};
-use sip_gateway::b2bua::{Gateway, GatewayConfig};
+use media::plane::{MediaPlane, PlaneConfig};
+use sip_gateway::b2bua::{AnchorConfig, Gateway, GatewayConfig};
 use sip_gateway::digest::DigestAlgorithm;
 use sip_gateway::registrar::{Registrar, RegistrarConfig};
 use sip_gateway::shell::{self, Sockets};
@@ -77,6 +79,10 @@ struct Serve {
     /// for phones that read only the first challenge and know only MD5 (e.g. SIPp 3.6).
     #[arg(long, value_delimiter = ',', default_value = "sha-256,md5", value_parser = parse_algorithm)]
     digest_algorithms: Vec<DigestAlgorithm>,
+    /// RTP port range, e.g. `30000-30999`, overriding the configuration's `[media] ports`
+    /// (e.g. to run two servers on one host).
+    #[arg(long, value_parser = parse_port_range)]
+    rtp_ports: Option<std::ops::RangeInclusive<u16>>,
     /// Largest SIP message accepted, in bytes.
     #[arg(long, default_value_t = 16 * 1024, value_parser = clap::value_parser!(u64).range(1024..=65_535))]
     max_message_bytes: u64,
@@ -141,6 +147,15 @@ fn serve(args: Serve) -> Result<(), String> {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
     let (store, recovery) = Store::open(&args.data, now_ms).map_err(|e| e.to_string())?;
+    // RTP has its own two worker threads, so a burst of packets never delays SIP and the
+    // reverse (docs/decisions/0012-media-plane.md).
+    let media_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("hotline-media")
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the media runtime: {e}"))?;
+    let media_handle = media_runtime.handle().clone();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -182,7 +197,43 @@ fn serve(args: Serve) -> Result<(), String> {
             plan.acd.seats.iter().map(|s| s.id.0.to_string()),
             ring_timeout,
         );
-        let gateway = Gateway::new(gateway_config, router, registrar, rand::random());
+        let media_ip = plan.media.address.unwrap_or(local.ip());
+        let (commands_tx, commands) = tokio::sync::mpsc::channel(1024);
+        // Media events reach the engine in order and none is lost: an unbounded hop from the
+        // plane's callback to the bounded command channel.
+        let (media_tx, mut media_rx) = tokio::sync::mpsc::unbounded_channel();
+        let forward = commands_tx.clone();
+        tokio::spawn(async move {
+            while let Some(event) = media_rx.recv().await {
+                if forward.send(EngineCommand::Media(event)).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let plane = {
+            let _enter = media_handle.enter();
+            MediaPlane::start(
+                PlaneConfig {
+                    bind_ip: media_ip,
+                    no_rtp_timeout: plan.media.no_rtp_timeout.unwrap_or(Duration::MAX),
+                },
+                move |event| {
+                    let _ = media_tx.send(event);
+                },
+            )
+        };
+        let rtp_ports = args
+            .rtp_ports
+            .clone()
+            .unwrap_or_else(|| plan.media.ports.clone());
+        let gateway = Gateway::new(gateway_config, router, registrar, rand::random())
+            .with_anchor_ports(
+                AnchorConfig {
+                    address: media_ip,
+                    ports: rtp_ports.clone(),
+                },
+                Box::new(PlanePorts::new(&rtp_ports, plane.clone())),
+            );
         let metrics = Arc::new(Metrics::new());
         let engine = Engine::new(
             &plan,
@@ -191,8 +242,8 @@ fn serve(args: Serve) -> Result<(), String> {
             recovery.max_call_id + 1,
             WallClock::new(now, now_ms),
             ring_timeout,
-        )?;
-        let (commands_tx, commands) = tokio::sync::mpsc::channel(1024);
+        )?
+        .with_audio(&plan);
         let router = http::router(EngineHandle::new(commands_tx), metrics);
         let (stop_http_tx, stop_http) = tokio::sync::oneshot::channel::<()>();
         let http_task = tokio::spawn(http::serve(http, router, async {
@@ -222,7 +273,8 @@ fn serve(args: Serve) -> Result<(), String> {
             .map_err(|e| format!("cannot bind the announcement socket on {}: {e}", local.ip()))?;
         let driver = Driver::new(engine, store)
             .with_announce_socket(announce)
-            .map_err(|e| format!("cannot read the announcement socket's address: {e}"))?;
+            .map_err(|e| format!("cannot read the announcement socket's address: {e}"))?
+            .with_media_plane(plane);
         let (driver, stats) = shell::run(driver, sockets, limits, shutdown, commands)
             .await
             .map_err(|e| format!("SIP transport failed: {e}"))?;
@@ -231,10 +283,31 @@ fn serve(args: Serve) -> Result<(), String> {
         tracing::info!(?stats, "stopped");
         Ok::<_, String>(driver)
     })?;
+    media_runtime.shutdown_timeout(Duration::from_secs(1));
     let (_, store) = driver.into_parts();
     store
         .close(Duration::from_secs(10))
         .map_err(|e| format!("call records not all written: {e}"))
+}
+
+/// `START-END`: an even start, at least two port pairs, within 1024..=65535.
+fn parse_port_range(s: &str) -> Result<std::ops::RangeInclusive<u16>, String> {
+    let (a, b) = s
+        .split_once('-')
+        .ok_or_else(|| format!("{s:?}: expected START-END, e.g. 20000-29999"))?;
+    let parse = |v: &str| {
+        v.trim()
+            .parse::<u16>()
+            .map_err(|_| format!("{s:?}: {v:?} is not a port number"))
+    };
+    let (a, b) = (parse(a)?, parse(b)?);
+    if a < 1024 || a % 2 != 0 || b < a.saturating_add(3) {
+        return Err(format!(
+            "{s:?}: the range must start on an even port of 1024 or more and hold at least \
+             two RTP/RTCP pairs"
+        ));
+    }
+    Ok(a..=b)
 }
 
 fn parse_algorithm(s: &str) -> Result<DigestAlgorithm, String> {

@@ -98,6 +98,50 @@ pub struct Metrics {
     sip_active_transactions: IntGauge,
     store_errors: IntCounter,
     store_pending: IntGauge,
+    media: MediaMetrics,
+}
+
+/// The media plane's figures (see [`Metrics::set_media`]).
+struct MediaMetrics {
+    rtp: IntCounterVec,
+    dropped: IntCounterVec,
+    rtcp: IntCounter,
+    bad_events: IntCounter,
+    digits: IntCounter,
+    no_rtp: IntCounter,
+    bind_failures: IntCounter,
+    sdp_refused: IntCounterVec,
+    calls: IntGauge,
+    legs: IntGauge,
+}
+
+/// A snapshot of the media plane's running totals, for [`Metrics::set_media`].
+#[derive(Debug, Clone, Default)]
+pub struct MediaSnapshot {
+    /// Calls with media open now.
+    pub calls: u64,
+    /// Legs open now.
+    pub legs: u64,
+    /// RTP datagrams received.
+    pub packets_in: u64,
+    /// RTP packets sent.
+    pub packets_out: u64,
+    /// RTCP packets received (counted, not relayed).
+    pub rtcp_in: u64,
+    /// Datagrams that were not RTP.
+    pub dropped_not_rtp: u64,
+    /// RTP with a payload type the leg did not negotiate.
+    pub dropped_payload_type: u64,
+    /// RTP from an unexpected source while the latched one is live.
+    pub dropped_foreign_source: u64,
+    /// Sends that failed (full socket buffer, unreachable).
+    pub send_errors: u64,
+    /// Malformed RFC 4733 telephone-event payloads.
+    pub bad_telephone_event: u64,
+    /// Ports the plane could not bind.
+    pub bind_failures: u64,
+    /// SDP offers refused, by SIP status.
+    pub sdp_refused: Vec<(u16, u64)>,
 }
 
 impl fmt::Debug for Metrics {
@@ -354,7 +398,66 @@ impl Metrics {
             "hotline_store_pending_records",
             "Records produced by the engine and not yet committed to storage",
         );
+        let media = MediaMetrics {
+            rtp: counter_vec(
+                &r,
+                "hotline_rtp_packets_total",
+                "RTP packets received (direction=in, every datagram on a media port) and sent (out)",
+                &["direction"],
+            ),
+            dropped: counter_vec(
+                &r,
+                "hotline_rtp_dropped_total",
+                "Media datagrams dropped, by reason: not_rtp, payload_type (not negotiated), \
+                 foreign_source (another sender while the latched one is live), send_error",
+                &["reason"],
+            ),
+            rtcp: counter(
+                &r,
+                "hotline_rtcp_packets_total",
+                "RTCP packets received (terminated per leg, not relayed)",
+            ),
+            bad_events: counter(
+                &r,
+                "hotline_dtmf_malformed_total",
+                "Malformed RFC 4733 telephone-event payloads received",
+            ),
+            digits: counter(
+                &r,
+                "hotline_dtmf_digits_total",
+                "Keys received (RFC 4733 telephone-events and SIP INFO)",
+            ),
+            no_rtp: counter(
+                &r,
+                "hotline_media_no_rtp_total",
+                "Calls hung up because a leg sent no RTP for the configured time",
+            ),
+            bind_failures: counter(
+                &r,
+                "hotline_media_bind_failures_total",
+                "RTP ports the media plane could not bind",
+            ),
+            sdp_refused: counter_vec(
+                &r,
+                "hotline_sdp_refused_total",
+                "SDP offers refused, by SIP status (488: no PCMU/PCMA, 400: malformed, 503: no port)",
+                &["status"],
+            ),
+            calls: int_gauge(&r, "hotline_media_calls", "Calls with anchored media now"),
+            legs: int_gauge(&r, "hotline_media_legs", "Anchored media legs now"),
+        };
+        // Every series from the start, at 0, so rate() and alerts work before the first event.
+        for d in ["in", "out"] {
+            media.rtp.with_label_values(&[d]);
+        }
+        for reason in ["not_rtp", "payload_type", "foreign_source", "send_error"] {
+            media.dropped.with_label_values(&[reason]);
+        }
+        for status in ["400", "488", "503"] {
+            media.sdp_refused.with_label_values(&[status]);
+        }
         Self {
+            media,
             registry: r,
             lines,
             answer_ratio,
@@ -469,6 +572,44 @@ impl Metrics {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         advance(&self.store_errors, total);
+    }
+
+    /// The media plane's totals, as counters (see [`Self::set_sip`] for how totals advance
+    /// them) and gauges.
+    pub fn set_media(&self, s: &MediaSnapshot) {
+        let _guard = self
+            .sip
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let m = &self.media;
+        advance(&m.rtp.with_label_values(&["in"]), s.packets_in);
+        advance(&m.rtp.with_label_values(&["out"]), s.packets_out);
+        advance(&m.rtcp, s.rtcp_in);
+        for (reason, n) in [
+            ("not_rtp", s.dropped_not_rtp),
+            ("payload_type", s.dropped_payload_type),
+            ("foreign_source", s.dropped_foreign_source),
+            ("send_error", s.send_errors),
+        ] {
+            advance(&m.dropped.with_label_values(&[reason]), n);
+        }
+        advance(&m.bad_events, s.bad_telephone_event);
+        advance(&m.bind_failures, s.bind_failures);
+        for (status, n) in &s.sdp_refused {
+            advance(&m.sdp_refused.with_label_values(&[&status.to_string()]), *n);
+        }
+        m.calls.set(level(s.calls));
+        m.legs.set(level(s.legs));
+    }
+
+    /// A key was received (RFC 4733 or SIP INFO).
+    pub fn dtmf_digit(&self) {
+        self.media.digits.inc();
+    }
+
+    /// A call was hung up for want of RTP.
+    pub fn media_no_rtp(&self) {
+        self.media.no_rtp.inc();
     }
 
     /// Records produced and not yet committed.
@@ -797,6 +938,16 @@ mod tests {
             ("hotline_sip_active_transactions", "gauge"),
             ("hotline_store_errors_total", "counter"),
             ("hotline_store_pending_records", "gauge"),
+            ("hotline_rtp_packets_total", "counter"),
+            ("hotline_rtp_dropped_total", "counter"),
+            ("hotline_rtcp_packets_total", "counter"),
+            ("hotline_dtmf_malformed_total", "counter"),
+            ("hotline_dtmf_digits_total", "counter"),
+            ("hotline_media_no_rtp_total", "counter"),
+            ("hotline_media_bind_failures_total", "counter"),
+            ("hotline_sdp_refused_total", "counter"),
+            ("hotline_media_calls", "gauge"),
+            ("hotline_media_legs", "gauge"),
         ];
         for (name, kind) in expected {
             assert!(

@@ -83,6 +83,9 @@ pub enum Record {
         wait_ms: Option<i64>,
         /// Talk time (answered calls).
         talk_ms: Option<i64>,
+        /// The post-call survey (好差评): 1-5 as pressed, 0 asked but not answered, `None`
+        /// not asked.
+        survey: Option<u8>,
     },
     /// A seat changed state (table `seat_events`).
     SeatState {

@@ -219,7 +219,7 @@ fn caller_bye_reaches_the_seat() {
 }
 
 /// 4b. The seat hangs up: the caller gets a BYE in its own dialog and answers it; the seat's
-///     BYE is answered 200. Also checked on the way: the SDP passes unchanged both ways, and
+///     BYE is answered 200. Also checked on the way: each side gets the gateway's own SDP (anchored media), and
 ///     the seat's leg has the gateway's own Call-ID and From tag, not the caller's.
 #[test]
 fn seat_bye_reaches_the_caller() {
@@ -235,14 +235,14 @@ fn seat_bye_reaches_the_caller() {
     );
     expect_all_ok(
         "seat's BYE → caller gets BYE (R-URI = its Contact, tags of its dialog) and answers; \
-         seat's BYE gets 200; SDP unchanged; B-leg Call-ID/From-tag are the gateway's own \
+         seat's BYE gets 200; SDP anchored (ours); B-leg Call-ID/From-tag are the gateway's own \
          (a 'receive timeout on message …:9' in the caller means the BYE's From tag ≠ the 200's To tag)",
         &[&caller, &seat],
         &gw,
     );
 }
 
-/// re-INVITE and UPDATE from the caller pass across, their SDP unchanged both ways.
+/// re-INVITE and UPDATE from the caller pass across, their SDP rewritten as ours both ways (anchored media).
 #[test]
 fn reinvite_and_update_pass_across() {
     let dir = TestDir::new("reinvite_update");
@@ -262,7 +262,7 @@ fn reinvite_and_update_pass_across() {
     );
 }
 
-/// re-INVITE and UPDATE from the seat pass across too, their SDP unchanged both ways.
+/// re-INVITE and UPDATE from the seat pass across too, their SDP rewritten as ours both ways (anchored media).
 #[test]
 fn seat_reinvite_and_update_pass_across() {
     let dir = TestDir::new("seat_reinvite_update");

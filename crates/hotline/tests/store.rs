@@ -146,6 +146,7 @@ async fn every_record_variant_round_trips() {
             seat: Some(1001),
             wait_ms: Some(2_990),
             talk_ms: Some(57_000),
+            survey: Some(3),
         },
         Record::SeatState {
             seat: 1001,
@@ -177,6 +178,7 @@ async fn every_record_variant_round_trips() {
             seat: None,
             wait_ms: None,
             talk_ms: None,
+            survey: None,
         },
         // Ends whose starts were never written are still stored in full.
         Record::CallEnded {
@@ -188,6 +190,7 @@ async fn every_record_variant_round_trips() {
             seat: None,
             wait_ms: Some(1_200),
             talk_ms: None,
+            survey: None,
         },
         Record::LegEnded {
             call: 9,
@@ -230,7 +233,8 @@ async fn every_record_variant_round_trips() {
                 text("民政"),
                 int(1001),
                 int(2_990),
-                int(57_000)
+                int(57_000),
+                int(3)
             ],
             vec![
                 int(8),
@@ -239,6 +243,7 @@ async fn every_record_variant_round_trips() {
                 text("anonymous"),
                 int(T0 + 2),
                 text("rejected"),
+                NULL,
                 NULL,
                 NULL,
                 NULL,
@@ -256,6 +261,7 @@ async fn every_record_variant_round_trips() {
                 NULL,
                 NULL,
                 int(1_200),
+                NULL,
                 NULL
             ],
         ]
@@ -398,6 +404,7 @@ async fn every_queue_event_kind_and_call_outcome_is_stored_by_name() {
             seat: None,
             wait_ms: None,
             talk_ms: None,
+            survey: None,
         });
     }
     committed_within(&store.status(), seq).await;
@@ -451,6 +458,7 @@ async fn recovery_interrupts_calls_in_flight_and_reports_the_largest_id() {
         seat: Some(1002),
         wait_ms: Some(50),
         talk_ms: Some(50),
+        survey: None,
     });
     committed_within(&store.status(), seq).await;
     // A crash: the store is dropped without close (the writer still flushes what it has).
@@ -993,6 +1001,7 @@ fn call_records(call: u64, at: i64, out: &mut Vec<Record>) {
             seat: None,
             wait_ms: Some(30_000),
             talk_ms: None,
+            survey: None,
         });
         return;
     }
@@ -1037,6 +1046,7 @@ fn call_records(call: u64, at: i64, out: &mut Vec<Record>) {
         seat: Some(seat),
         wait_ms: Some(2_995),
         talk_ms: Some(117_000),
+        survey: None,
     });
     if call % 5 < 1 {
         out.push(Record::SeatState {

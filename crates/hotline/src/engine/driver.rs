@@ -9,6 +9,10 @@ use sip_gateway::b2bua::Transmit;
 use sip_gateway::shell::Core;
 use sip_gateway::Peer;
 
+use media::call::LegId;
+use media::plane::MediaPlane;
+
+use super::audio::MediaCommand;
 use super::{Cue, Engine, PlayOrder};
 use crate::api::{ApiError, Command, SurgeView};
 use crate::store::{Store, StoreStatus};
@@ -25,6 +29,7 @@ pub struct Driver {
     /// Sequence number of the last record handed to the store.
     written: u64,
     announce: Option<std::sync::Arc<tokio::net::UdpSocket>>,
+    plane: Option<MediaPlane>,
 }
 
 impl Driver {
@@ -37,7 +42,15 @@ impl Driver {
             status,
             written: 0,
             announce: None,
+            plane: None,
         }
+    }
+
+    /// Carry out the engine's media orders on `plane` (the gateway anchors media).
+    #[must_use]
+    pub fn with_media_plane(mut self, plane: MediaPlane) -> Self {
+        self.plane = Some(plane);
+        self
     }
 
     /// Play confirmations (feature codes) from `socket`, bound on the SIP address.
@@ -60,6 +73,63 @@ impl Driver {
             if let Some(socket) = &self.announce {
                 tokio::spawn(play(std::sync::Arc::clone(socket), order));
             }
+        }
+        self.media();
+    }
+
+    /// Hand the engine's media orders to the plane. A leg that cannot be opened ends its
+    /// call (the engine is told, and its own orders are carried out in turn).
+    fn media(&mut self) {
+        let Some(plane) = self.plane.clone() else {
+            while self.engine.poll_media().is_some() {}
+            return;
+        };
+        let mut failed = Vec::new();
+        while let Some(command) = self.engine.poll_media() {
+            match command {
+                MediaCommand::Open {
+                    call,
+                    leg,
+                    port,
+                    choice,
+                    remote,
+                } => {
+                    if let Err(e) = plane.open_leg(call, leg, port, choice, remote) {
+                        tracing::error!(call, port, error = %e, "cannot open an RTP port");
+                        failed.push(call);
+                    } else {
+                        // Nothing is owed before the answer: early media does not oblige
+                        // the caller to send, so the no-RTP clock waits for the answer.
+                        plane.update_leg(call, leg, choice, remote, false);
+                    }
+                }
+                MediaCommand::Update {
+                    call,
+                    leg,
+                    choice,
+                    remote,
+                    sends,
+                } => plane.update_leg(call, leg, choice, remote, sends),
+                MediaCommand::CloseLeg { call, leg } => plane.close_leg(call, leg),
+                MediaCommand::Close { call } => plane.close_call(call),
+                MediaCommand::Play {
+                    call,
+                    leg,
+                    playlist,
+                } => plane.play(call, leg, playlist),
+                MediaCommand::Bridge { call } => plane.bridge(call, LegId::CALLER, LegId::SEAT),
+                MediaCommand::SendDigits { call, leg, digits } => {
+                    plane.send_digits(call, leg, &digits);
+                }
+            }
+        }
+        if !failed.is_empty() {
+            #[allow(clippy::disallowed_methods)] // the shell's clock
+            let now = Instant::now();
+            for call in failed {
+                self.engine.on_media_failed(now, call);
+            }
+            self.flush();
         }
     }
 
@@ -99,6 +169,7 @@ impl Core for Driver {
 
     fn handle_command(&mut self, now: Instant, command: Command) {
         match command {
+            Command::Media(event) => self.engine.on_media_event(now, event),
             Command::SetSeatState {
                 seat,
                 request,
@@ -132,6 +203,25 @@ impl Core for Driver {
                 self.flush();
                 self.engine.metrics.set_store_pending(self.status.pending());
                 self.engine.metrics.set_store_errors(self.status.errors());
+                if let Some(plane) = &self.plane {
+                    let m = plane.stats();
+                    self.engine
+                        .metrics
+                        .set_media(&crate::metrics::MediaSnapshot {
+                            calls: m.calls,
+                            legs: m.legs,
+                            packets_in: m.packets_in,
+                            packets_out: m.packets_out,
+                            rtcp_in: m.rtcp_in,
+                            dropped_not_rtp: m.dropped_not_rtp,
+                            dropped_payload_type: m.dropped_payload_type,
+                            dropped_foreign_source: m.dropped_foreign_source,
+                            send_errors: m.send_errors,
+                            bad_telephone_event: m.bad_telephone_event,
+                            bind_failures: m.bind_failures,
+                            sdp_refused: self.engine.sdp_refused(),
+                        });
+                }
                 self.reply_after_commit(reply, ());
             }
             Command::Surge { open, reply } => {

@@ -13,7 +13,9 @@
 //! [`driver`] wraps it for [`sip_gateway::shell::run`] with the store and the HTTP commands.
 
 mod announce;
+pub mod audio;
 pub mod driver;
+pub mod ports;
 mod router;
 mod views;
 
@@ -111,6 +113,18 @@ struct CallRec {
     answered_by: Option<SeatId>,
     /// A seat dialled directly (an internal call), outside the distributor.
     direct: bool,
+    /// A dial-plan flow waiting for its notice to finish playing.
+    flow: Option<ivr_flows::FlowRun>,
+    /// When the next position / wait notice is due.
+    announce_at: Option<Instant>,
+    /// The post-call survey.
+    survey: audio::Survey,
+    /// The seat's conversation is over (the caller stays for the survey).
+    seat_done: bool,
+    /// The seat's last keys, for in-call feature codes.
+    keys: String,
+    /// Ended because a leg sent no RTP.
+    no_rtp: bool,
 }
 
 /// The platform core. See the module documentation.
@@ -147,6 +161,12 @@ pub struct Engine {
     hangups: std::collections::BinaryHeap<std::cmp::Reverse<(Instant, u64)>>,
     /// Origin version counter for our SDP.
     sdp_version: u64,
+    /// Prompts, waiting audio and survey, once media is anchored ([`Engine::with_audio`]).
+    audio: Option<audio::Audio>,
+    /// Orders for the media plane.
+    media: VecDeque<audio::MediaCommand>,
+    audio_timers:
+        std::collections::BinaryHeap<std::cmp::Reverse<(Instant, u64, audio::AudioTimer)>>,
 }
 
 /// A confirmation the driver plays: RTP from the announcement socket to `to`.
@@ -274,7 +294,27 @@ impl Engine {
             plays: VecDeque::new(),
             hangups: std::collections::BinaryHeap::new(),
             sdp_version: 1,
+            audio: None,
+            media: VecDeque::new(),
+            audio_timers: std::collections::BinaryHeap::new(),
         })
+    }
+
+    /// Play `plan`'s prompts, waiting audio and survey to callers. Only for a gateway built
+    /// [`with_anchor`](sip_gateway::Gateway::with_anchor), whose media the driver carries
+    /// out from [`Engine::poll_media`].
+    #[must_use]
+    pub fn with_audio(mut self, plan: &Plan) -> Self {
+        self.audio = Some(audio::Audio {
+            prompts: Arc::clone(&plan.prompts),
+            waiting: plan
+                .lines
+                .iter()
+                .map(|l| (l.number.clone(), l.waiting.clone()))
+                .collect(),
+            survey: plan.survey.clone(),
+        });
+        self
     }
 
     /// Feed one SIP message.
@@ -298,6 +338,13 @@ impl Engine {
             self.hangups.pop();
             self.gw.hang_up_locally(now, call);
         }
+        while let Some(&std::cmp::Reverse((at, call, timer))) = self.audio_timers.peek() {
+            if at > now {
+                break;
+            }
+            self.audio_timers.pop();
+            self.on_audio_timer(now, at, call, timer);
+        }
         self.pump(now);
     }
 
@@ -307,6 +354,7 @@ impl Engine {
             self.gw.poll_timeout(),
             self.acd.poll_timeout(),
             self.hangups.peek().map(|r| r.0 .0),
+            self.audio_timers.peek().map(|r| r.0 .0),
         ]
         .into_iter()
         .flatten()
@@ -486,6 +534,8 @@ impl Engine {
             Event::CallEnded { call, cause } => self.on_call_ended(now, call, cause),
             Event::SeatRegistered { seat } => tracing::info!(seat, "seat registered"),
             Event::SeatUnregistered { seat } => self.on_unregistered(now, &seat),
+            Event::SeatHungUp { call, .. } => self.on_seat_hung_up(now, call),
+            Event::Dtmf { call, side, digit } => self.on_digit(now, call, side, digit, true),
         }
     }
 
@@ -521,6 +571,12 @@ impl Engine {
                 answered: None,
                 answered_by: None,
                 direct,
+                flow: None,
+                announce_at: None,
+                survey: audio::Survey::NotAsked,
+                seat_done: false,
+                keys: String::new(),
+                no_rtp: false,
             },
         );
         self.by_id.insert(id, call);
@@ -533,12 +589,25 @@ impl Engine {
             }
             return;
         }
-        let mut run = self.dial_plan.start(&dialed, from_seat.as_deref());
+        let run = self.dial_plan.start(&dialed, from_seat.as_deref());
+        self.run_flow(now, call, run, false);
+    }
+
+    /// Carry out a flow's actions; a notice that plays parks the flow until it has played
+    /// (`resumed`: it just did).
+    fn run_flow(&mut self, now: Instant, call: u64, mut run: ivr_flows::FlowRun, resumed: bool) {
+        if resumed {
+            run.prompt_done();
+        }
         while let Some(action) = run.poll_action() {
             match action {
                 Action::Play { prompt } => {
-                    // Prompts are heard once media lands (crates/media); the flow goes on.
-                    tracing::debug!(call = id, prompt, "notice (no media yet)");
+                    if self.play_notice(now, call, &prompt) {
+                        if let Some(rec) = self.calls.get_mut(&call) {
+                            rec.flow = Some(run);
+                        }
+                        return;
+                    }
                     run.prompt_done();
                 }
                 Action::Enqueue {
@@ -580,7 +649,7 @@ impl Engine {
         rec.topic = Some(topic.to_owned());
         rec.entered = Some(now);
         let id = rec.id;
-        self.gw.ring_back(now, call);
+        self.start_waiting(now, call);
         self.queue_event(now, call, QueueEventKind::Enter, None, None);
         if let Some(m) = self.line_metrics(queue, line) {
             m.offered();
@@ -695,9 +764,14 @@ impl Engine {
         };
         rec.answered = Some(now);
         rec.answered_by = seat_id;
-        if rec.direct {
+        let direct = rec.direct;
+        self.on_bridged(call);
+        if direct {
             return;
         }
+        let Some(rec) = self.calls.get(&call) else {
+            return;
+        };
         let (id, line, queue) = (rec.id, rec.line.clone(), rec.queue);
         let wait = rec.entered.map(|e| now.saturating_duration_since(e));
         let Some(&i) = self.seat_by_name.get(seat) else {
@@ -767,16 +841,29 @@ impl Engine {
         };
         let id = rec.id;
         let queued = rec.queue.is_some() && !rec.direct;
+        if rec.seat_done {
+            // Kept for the survey: the seat's part was completed when it left.
+            self.finish_surveyed(now, call);
+            return;
+        }
+        let leg_outcome = if rec.no_rtp { "no-rtp" } else { "hung-up" };
         match cause {
-            EndCause::HungUp { .. } | EndCause::NoAck if rec.answered.is_some() => {
+            EndCause::HungUp { .. } | EndCause::NoAck | EndCause::Terminated
+                if rec.answered.is_some() =>
+            {
                 let by_caller = matches!(cause, EndCause::HungUp { by: Side::Caller });
-                self.close_leg(now, call, "hung-up");
+                self.close_leg(now, call, leg_outcome);
                 if queued {
                     self.complete(now, call, by_caller);
                 }
                 self.finish(now, call, CallOutcome::Answered);
             }
-            EndCause::CallerCancelled | EndCause::HungUp { .. } | EndCause::NoAck if queued => {
+            EndCause::CallerCancelled
+            | EndCause::HungUp { .. }
+            | EndCause::NoAck
+            | EndCause::Terminated
+                if queued =>
+            {
                 // The caller left while waiting or ringing: the distributor classes the
                 // abandon (short or long) and reports it in CallLeft.
                 self.close_leg(now, call, "cancelled");
@@ -834,6 +921,7 @@ impl Engine {
 
     /// Write the call's final record and forget it.
     fn finish(&mut self, now: Instant, call: u64, outcome: CallOutcome) {
+        let survey = self.survey_answer(call);
         let Some(rec) = self.calls.remove(&call) else {
             return;
         };
@@ -857,6 +945,7 @@ impl Engine {
             seat: rec.answered_by.map(|s| s.0),
             wait_ms: wait.map(ms),
             talk_ms: talk.map(ms),
+            survey,
         });
     }
 
@@ -950,7 +1039,9 @@ impl Engine {
             Err(e) => {
                 tracing::warn!(call = call.0, seat = name, ?e, "cannot ring seat");
                 let why = match e {
-                    OfferError::NotRegistered => OfferFailure::Unreachable,
+                    OfferError::NotRegistered | OfferError::NoMediaPort => {
+                        OfferFailure::Unreachable
+                    }
                     OfferError::NotHeld | OfferError::UnknownCall => OfferFailure::Rejected,
                 };
                 let _ = self.acd.handle(now, Input::OfferFailed { call, seat, why });

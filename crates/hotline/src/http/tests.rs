@@ -78,6 +78,8 @@ fn answer(cmd: Command, metrics: &Metrics) {
     };
     // A closed reply channel only means the HTTP side gave up; nothing to do.
     match cmd {
+        // The HTTP side never sends media events.
+        Command::Media(_) => {}
         Command::ListSeats { reply } => {
             let _ = reply.send(vec![
                 seat("1001", "ready", None),

@@ -8,7 +8,7 @@ use rusqlite::{params, Connection, DatabaseName, OpenFlags, TransactionBehavior}
 use super::{Cause, Recovery, StoreError};
 
 /// The schema version this build writes (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// `PRAGMA application_id` of a hotline database ("HL12" in ASCII), so a foreign SQLite file is
 /// refused instead of written into.
@@ -62,6 +62,9 @@ const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [
         reason      TEXT,
         source      TEXT NOT NULL
     );",
+    // 1 → 2: the post-call survey (好差评): 1-5 as pressed, 0 asked but not answered,
+    // NULL not asked.
+    "ALTER TABLE calls ADD COLUMN survey INTEGER;",
 ];
 
 /// Opens the database for writing with the pragmas the writer relies on.

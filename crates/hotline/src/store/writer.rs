@@ -327,6 +327,7 @@ fn apply_one(conn: &Connection, record: &Record) -> Result<(), Failure> {
             seat,
             wait_ms,
             talk_ms,
+            survey,
         } => {
             let call_id = id(*call)?;
             let values = params![
@@ -337,20 +338,22 @@ fn apply_one(conn: &Connection, record: &Record) -> Result<(), Failure> {
                 topic,
                 seat,
                 wait_ms,
-                talk_ms
+                talk_ms,
+                survey
             ];
             let updated = conn
                 .prepare_cached(
                     "UPDATE calls SET ended_at = ?2, outcome = ?3, queue = ?4, topic = ?5,
-                        seat = ?6, wait_ms = ?7, talk_ms = ?8
+                        seat = ?6, wait_ms = ?7, talk_ms = ?8, survey = ?9
                      WHERE id = ?1",
                 )?
                 .execute(values)?;
             if updated == 0 {
                 tracing::warn!(call, "CallEnded with no CallStarted stored; row inserted");
                 conn.prepare_cached(
-                    "INSERT INTO calls (id, ended_at, outcome, queue, topic, seat, wait_ms, talk_ms)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    "INSERT INTO calls (id, ended_at, outcome, queue, topic, seat, wait_ms, talk_ms,
+                        survey)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 )?
                 .execute(values)?;
             }

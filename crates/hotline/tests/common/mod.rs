@@ -229,6 +229,20 @@ pub struct Gateway {
     pub log: PathBuf,
 }
 
+/// `--rtp-ports` for a test server: a block of 200 ports of its own, picked from its SIP port,
+/// so servers of tests running side by side do not fight over RTP ports. None if the test
+/// sets its own.
+fn rtp_ports(sip_port: u16, extra: &[&str]) -> Vec<String> {
+    if extra.contains(&"--rtp-ports") {
+        return Vec::new();
+    }
+    // 10000..20000: clear of the SIP and HTTP ports above (20000..32000) and of the kernel's
+    // ephemeral range.
+    let block = u32::from(sip_port) % 50;
+    let start = 10_000 + block * 200;
+    vec!["--rtp-ports".into(), format!("{start}-{}", start + 199)]
+}
+
 impl Gateway {
     /// Start `hotline serve --sip 127.0.0.1:PORT --http 127.0.0.1:PORT --data DIR <extra>` and
     /// wait until it answers OPTIONS.
@@ -249,6 +263,7 @@ impl Gateway {
                 .arg(format!("127.0.0.1:{http}"))
                 .arg("--data")
                 .arg(&data)
+                .args(rtp_ports(port, extra))
                 .args(extra)
                 .env(
                     "HOTLINE_LOG",
