@@ -268,13 +268,7 @@ fn serve(args: Serve) -> Result<(), String> {
             }
             tracing::info!("stopping: writing the remaining call records");
         };
-        let announce = tokio::net::UdpSocket::bind((local.ip(), 0))
-            .await
-            .map_err(|e| format!("cannot bind the announcement socket on {}: {e}", local.ip()))?;
-        let driver = Driver::new(engine, store)
-            .with_announce_socket(announce)
-            .map_err(|e| format!("cannot read the announcement socket's address: {e}"))?
-            .with_media_plane(plane);
+        let driver = Driver::new(engine, store).with_media_plane(plane);
         let (driver, stats) = shell::run(driver, sockets, limits, shutdown, commands)
             .await
             .map_err(|e| format!("SIP transport failed: {e}"))?;

@@ -9,10 +9,14 @@ use std::time::{Duration, Instant};
 
 use hotline::api::SeatStateRequest;
 use hotline::config;
+use hotline::engine::audio::MediaCommand;
 use hotline::engine::{Engine, PlatformRouter, WallClock};
 use hotline::metrics::Metrics;
 use hotline::record::{QueueEventKind, Record};
-use sip_gateway::b2bua::{Gateway, GatewayConfig};
+use media::call::LegId;
+use media::plane::MediaEvent;
+use media::player::Clip;
+use sip_gateway::b2bua::{AnchorConfig, Gateway, GatewayConfig};
 use sip_gateway::registrar::{Registrar, RegistrarConfig};
 use sip_gateway::transaction::TimerConfig;
 use sip_gateway::validate::Limits;
@@ -41,9 +45,18 @@ fn header<'a>(text: &'a str, name: &str) -> &'a str {
 
 impl H {
     fn new() -> Self {
+        Self::build(false)
+    }
+
+    /// With media anchored on ports 40000.. and the plan's audio, as `hotline serve` runs.
+    fn anchored() -> Self {
+        Self::build(true)
+    }
+
+    fn build(anchored: bool) -> Self {
         let now = Instant::now();
         let plan = config::zhengzhou();
-        let gw = Gateway::new(
+        let mut gw = Gateway::new(
             GatewayConfig {
                 local_addr: "127.0.0.1:5060".parse().expect("addr"),
                 timers: TimerConfig::default(),
@@ -57,7 +70,13 @@ impl H {
             Registrar::new(RegistrarConfig::new("127.0.0.1"), None, [7; 32], now),
             42,
         );
-        let engine = Engine::new(
+        if anchored {
+            gw = gw.with_anchor(AnchorConfig {
+                address: "127.0.0.1".parse().expect("ip"),
+                ports: 40000..=40099,
+            });
+        }
+        let mut engine = Engine::new(
             &plan,
             gw,
             Arc::new(Metrics::new()),
@@ -66,6 +85,9 @@ impl H {
             Duration::from_secs(30),
         )
         .expect("engine");
+        if anchored {
+            engine = engine.with_audio(&plan);
+        }
         Self {
             engine,
             now,
@@ -221,9 +243,7 @@ fn a_seat_that_does_not_answer_sends_the_call_to_the_next_seat() {
 
 #[test]
 fn a_feature_code_is_answered_with_a_cue_and_hung_up_after_it() {
-    let mut h = H::new();
-    h.engine
-        .set_announce_addr("127.0.0.1:40000".parse().expect("addr"));
+    let mut h = H::anchored();
     h.register("1002", "127.0.0.1:7002", 3600);
     let sdp = "v=0\r\no=phone 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
                m=audio 7078 RTP/AVP 8 0 101\r\na=rtpmap:101 telephone-event/8000\r\n";
@@ -248,10 +268,28 @@ fn a_feature_code_is_answered_with_a_cue_and_hung_up_after_it() {
     );
     assert!(ok.contains("c=IN IP4 127.0.0.1"));
     assert_eq!(h.state("1002"), "ready");
-    let play = h.engine.poll_play().expect("a cue to play");
-    assert_eq!(play.to, "127.0.0.1:7078".parse().expect("addr"));
-    assert_eq!((play.payload_type, play.alaw), (8, true));
-    assert_eq!(play.cue, hotline::engine::Cue::Done);
+    let orders: Vec<MediaCommand> = std::iter::from_fn(|| h.engine.poll_media()).collect();
+    let Some(MediaCommand::Open {
+        call,
+        port: 40000,
+        remote: Some(remote),
+        choice,
+        ..
+    }) = orders.first().cloned()
+    else {
+        panic!("the phone's leg opened first: {orders:?}");
+    };
+    assert_eq!(remote, "127.0.0.1:7078".parse().expect("addr"));
+    assert_eq!((choice.payload_type, choice.encoding), (8, "PCMA"));
+    assert!(
+        orders.iter().any(|o| matches!(
+            o,
+            MediaCommand::Play { call: c, leg, playlist }
+                if *c == call && *leg == LegId::CALLER
+                    && matches!(playlist.clips[..], [Clip::Tone(_)])
+        )),
+        "the cue is played to the phone: {orders:?}"
+    );
     let to = header(ok, "To").to_owned();
     h.send(
         "127.0.0.1:7002",
@@ -264,7 +302,20 @@ fn a_feature_code_is_answered_with_a_cue_and_hung_up_after_it() {
     let before = h.advance(Duration::from_millis(600));
     assert!(
         before.iter().all(|(_, t)| !t.starts_with("BYE")),
-        "not before the cue ends"
+        "not before the cue has played"
+    );
+    let now = h.now;
+    h.engine.on_media_event(
+        now,
+        MediaEvent::PlayDone {
+            call,
+            leg: LegId::CALLER,
+        },
+    );
+    let soon = h.advance(Duration::from_millis(200));
+    assert!(
+        soon.iter().all(|(_, t)| !t.starts_with("BYE")),
+        "a moment after it"
     );
     let after = h.advance(Duration::from_millis(200));
     assert!(

@@ -45,17 +45,24 @@ fn pcap_packets(path: &str) -> usize {
     n
 }
 
-/// The call's survey column, from the database (read only, WAL).
+/// The calls' outcome and survey columns, from the database (read only, WAL).
 fn surveys(gw: &Gateway) -> Vec<(String, Option<i64>)> {
+    calls(gw).into_iter().map(|(o, s, _)| (o, s)).collect()
+}
+
+/// Outcome, survey and talk time of every ended call.
+fn calls(gw: &Gateway) -> Vec<(String, Option<i64>, Option<i64>)> {
     let conn = rusqlite::Connection::open_with_flags(
         gw.data.join("hotline.db"),
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
     )
     .expect("open db");
     let mut st = conn
-        .prepare("SELECT outcome, survey FROM calls WHERE ended_at IS NOT NULL ORDER BY id")
+        .prepare(
+            "SELECT outcome, survey, talk_ms FROM calls WHERE ended_at IS NOT NULL ORDER BY id",
+        )
         .expect("prepare");
-    st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+    st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .expect("query")
         .collect::<Result<_, _>>()
         .expect("rows")
@@ -159,6 +166,9 @@ fn survey_call(test: &str, caller_scenario: &str) -> (Gateway, Vec<(String, Opti
 fn the_survey_key_pressed_after_the_seat_hangs_up_is_stored_with_the_call() {
     let (gw, rows) = survey_call("media_survey_key", "uac_survey_key4.xml");
     assert_eq!(rows, vec![("answered".to_owned(), Some(4))]);
+    // Talk ends when the seat hangs up (after 1.5 s), not when the survey does.
+    let talk = calls(&gw)[0].2.expect("talk time");
+    assert!((1_000..3_000).contains(&talk), "talk {talk} ms");
     let text = metrics(&gw);
     assert!(
         metric(&text, "hotline_dtmf_digits_total", &[]) >= 1.0,
@@ -211,6 +221,11 @@ fn cancel(sip: &UdpSocket, gw_port: u16, dialed: &str, tag: &str) -> String {
 
 /// Receive SIP messages until one has status `want`; returns it.
 fn until_status(sip: &UdpSocket, want: u16, within: Duration) -> String {
+    until_reply(sip, want, "", within)
+}
+
+/// Receive SIP messages until a response `want` whose CSeq names `method` ("" for any).
+fn until_reply(sip: &UdpSocket, want: u16, method: &str, within: Duration) -> String {
     let deadline = Instant::now() + within;
     let mut buf = [0u8; 65_535];
     while Instant::now() < deadline {
@@ -218,7 +233,7 @@ fn until_status(sip: &UdpSocket, want: u16, within: Duration) -> String {
             .unwrap();
         if let Ok((n, _)) = sip.recv_from(&mut buf) {
             let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
-            if status_code(&msg) == Some(want) {
+            if status_code(&msg) == Some(want) && header(&msg, "CSeq").ends_with(method) {
                 return msg;
             }
         }
@@ -387,10 +402,7 @@ fn an_offer_without_g711_is_refused_with_488_and_counted() {
 fn quick_plan(dir: &TestDir) -> String {
     let text = include_str!("../../../deploy/zhengzhou.toml");
     let changed = text
-        .replace(
-            r#"announce_every = "60s""#,
-            r#"announce_every = "4s""#,
-        )
+        .replace(r#"announce_every = "60s""#, r#"announce_every = "4s""#)
         .replace(r#"no_rtp_timeout = "60s""#, r#"no_rtp_timeout = "2s""#);
     assert_ne!(changed, text);
     let path = dir.file("plan.toml");
@@ -399,7 +411,10 @@ fn quick_plan(dir: &TestDir) -> String {
 }
 
 fn prompt_alaw(name: &str) -> Vec<i16> {
-    let path = format!("{}/../../deploy/prompts/{name}.wav", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/../../deploy/prompts/{name}.wav",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let p = media::wav::parse(&std::fs::read(&path).unwrap()).expect("wav");
     p.samples()
         .iter()
@@ -419,13 +434,19 @@ fn a_waiting_caller_is_told_its_position_on_the_configured_period() {
     sip.send_to(req.as_bytes(), ("127.0.0.1", gw.port)).unwrap();
     until_status(&sip, 183, Duration::from_secs(5));
     // Listen for 4 s (the period) plus the notice's first words.
-    media.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    media
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
     let mut heard: Vec<i16> = Vec::new();
     let mut buf = [0u8; 2048];
     let until = Instant::now() + Duration::from_secs(7);
     while Instant::now() < until {
         if let Ok((n, _)) = media.recv_from(&mut buf) {
-            heard.extend(buf[12..n].iter().map(|&b| media::g711::Codec::Pcma.decode(b)));
+            heard.extend(
+                buf[12..n]
+                    .iter()
+                    .map(|&b| media::g711::Codec::Pcma.decode(b)),
+            );
         }
     }
     let req = cancel(&sip, gw.port, "12345", "position1");
@@ -445,8 +466,15 @@ fn a_waiting_caller_is_told_its_position_on_the_configured_period() {
         start as f64 / 8000.0
     );
     let after = start + before.len().div_ceil(160) * 160;
-    assert!(heard.len() >= after + 160, "heard too little after the notice");
-    assert_eq!(&heard[after..after + 160], &one[..160], "position 1 follows");
+    assert!(
+        heard.len() >= after + 160,
+        "heard too little after the notice"
+    );
+    assert_eq!(
+        &heard[after..after + 160],
+        &one[..160],
+        "position 1 follows"
+    );
 }
 
 #[test]
@@ -454,7 +482,10 @@ fn a_call_whose_legs_send_no_rtp_is_hung_up_and_recorded() {
     let dir = TestDir::new("media_no_rtp");
     let plan = quick_plan(&dir);
     let gw = Gateway::start(&dir, &["--config", &plan]);
-    let seat = Sipp::new(&dir, "seat").args(["-sn", "uas"]).calls(1).timeout(30);
+    let seat = Sipp::new(&dir, "seat")
+        .args(["-sn", "uas"])
+        .calls(1)
+        .timeout(30);
     register_seat(&dir, &gw, "1001", seat.local_port, false);
     ready(&gw, "1001");
     let seat = seat.spawn();
@@ -469,24 +500,116 @@ fn a_call_whose_legs_send_no_rtp_is_hung_up_and_recorded() {
     let db = gw.data.join("hotline.db");
     let mut outcome = String::new();
     eventually(Duration::from_secs(15), "leg recorded as no-rtp", || {
-        let Ok(conn) = rusqlite::Connection::open_with_flags(
-            &db,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-        ) else {
+        let Ok(conn) =
+            rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        else {
             return false;
         };
         outcome = conn
-            .query_row("SELECT outcome FROM legs WHERE ended_at IS NOT NULL", [], |r| {
-                r.get::<_, String>(0)
-            })
+            .query_row(
+                "SELECT outcome FROM legs WHERE ended_at IS NOT NULL",
+                [],
+                |r| r.get::<_, String>(0),
+            )
             .unwrap_or_default();
         !outcome.is_empty()
     });
     assert_eq!(outcome, "no-rtp");
-    assert!(started.elapsed() < Duration::from_secs(12), "well before the caller's 20 s");
+    assert!(
+        started.elapsed() < Duration::from_secs(12),
+        "well before the caller's 20 s"
+    );
     let text = metrics(&gw);
-    assert_eq!(metric(&text, "hotline_media_no_rtp_total", &[]), 1.0, "{text}");
+    assert_eq!(
+        metric(&text, "hotline_media_no_rtp_total", &[]),
+        1.0,
+        "{text}"
+    );
     let _ = caller.finish(Duration::from_secs(5));
     let _ = seat.finish(Duration::from_secs(5));
     assert!(gw.alive());
+}
+
+/// The header value of `name` in a SIP message.
+fn header<'a>(msg: &'a str, name: &str) -> &'a str {
+    msg.lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_key_sent_by_sip_info_is_carried_on_as_rfc4733_events() {
+    let dir = TestDir::new("media_info");
+    let gw = Gateway::start(&dir, &[]);
+    let seat = Sipp::seat(&dir, "seat", "uas_echo.xml")
+        .arg("-rtp_echo")
+        .calls(1)
+        .timeout(60);
+    register_seat(&dir, &gw, "1001", seat.local_port, false);
+    ready(&gw, "1001");
+    let seat = seat.spawn();
+    let sip = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let local = sip.local_addr().unwrap().port();
+    let media = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let media_port = media.local_addr().unwrap().port();
+    let req = invite(&sip, gw.port, media_port, "12345", "info1");
+    sip.send_to(req.as_bytes(), ("127.0.0.1", gw.port)).unwrap();
+    let ok = until_reply(&sip, 200, "INVITE", Duration::from_secs(10));
+    let to = header(&ok, "To").to_owned();
+    let in_dialog = |method: &str, cseq: u32, branch: &str, body: Option<(&str, &str)>| {
+        let (ctype, body) = body.map_or((String::new(), ""), |(t, b)| {
+            (format!("Content-Type: {t}\r\n"), b)
+        });
+        format!(
+            "{method} sip:12345@127.0.0.1:{gw} SIP/2.0\r\n\
+             Via: SIP/2.0/UDP 127.0.0.1:{local};branch=z9hG4bK-{branch}\r\n\
+             From: <sip:raw@127.0.0.1:{local}>;tag=info1\r\nTo: {to}\r\n\
+             Call-ID: info1@raw\r\nCSeq: {cseq} {method}\r\nMax-Forwards: 70\r\n\
+             {ctype}Content-Length: {}\r\n\r\n{body}",
+            body.len(),
+            gw = gw.port,
+        )
+    };
+    let ack = in_dialog("ACK", 1, "info1-ack", None);
+    sip.send_to(ack.as_bytes(), ("127.0.0.1", gw.port)).unwrap();
+    let info = in_dialog(
+        "INFO",
+        2,
+        "info1-info",
+        Some(("application/dtmf-relay", "Signal=5\r\nDuration=160\r\n")),
+    );
+    sip.send_to(info.as_bytes(), ("127.0.0.1", gw.port))
+        .unwrap();
+    until_reply(&sip, 200, "INFO", Duration::from_secs(5));
+    // The key goes to the seat as telephone-events; the seat echoes them; they come back.
+    media
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let mut dtmf = media::dtmf::DtmfReceiver::new();
+    let mut digits = String::new();
+    let mut buf = [0u8; 2048];
+    let until = Instant::now() + Duration::from_secs(5);
+    while digits.is_empty() && Instant::now() < until {
+        if let Ok((n, _)) = media.recv_from(&mut buf) {
+            let p = &buf[..n];
+            if n >= 16 && p[1] & 0x7f == 101 {
+                let ts = u32::from_be_bytes([p[4], p[5], p[6], p[7]]);
+                digits.extend(dtmf.on_packet(ts, p[1] & 0x80 != 0, &p[12..]));
+            }
+        }
+    }
+    assert_eq!(digits, "5", "the INFO key came back as RFC 4733");
+    let bye = in_dialog("BYE", 3, "info1-bye", None);
+    sip.send_to(bye.as_bytes(), ("127.0.0.1", gw.port)).unwrap();
+    until_reply(&sip, 200, "BYE", Duration::from_secs(5));
+    let seat = seat.finish(Duration::from_secs(10));
+    assert!(seat.ok(), "{}", failure("seat", &[&seat], &gw));
+    let text = metrics(&gw);
+    assert!(
+        metric(&text, "hotline_dtmf_digits_total", &[]) >= 1.0,
+        "{text}"
+    );
 }

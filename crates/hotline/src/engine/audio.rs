@@ -352,7 +352,7 @@ impl Engine {
         let Some(rec) = self.calls.get_mut(&call) else {
             return;
         };
-        rec.seat_done = true;
+        rec.seat_done = Some(now);
         match clip {
             Some(clip) => {
                 rec.survey = Survey::Asking { deadline: None };
@@ -391,12 +391,16 @@ impl Engine {
             }
             MediaEvent::PlayDone { .. } => {}
             MediaEvent::NoRtp { call, leg } => {
-                tracing::warn!(call, ?leg, "no RTP: hanging up");
-                self.metrics.media_no_rtp();
-                if let Some(rec) = self.calls.get_mut(&call) {
-                    rec.no_rtp = true;
+                // Both legs of a dead call usually go silent together: one hang-up, counted once.
+                let first = self
+                    .calls
+                    .get_mut(&call)
+                    .is_some_and(|rec| !std::mem::replace(&mut rec.no_rtp, true));
+                if first {
+                    tracing::warn!(call, ?leg, "no RTP: hanging up");
+                    self.metrics.media_no_rtp();
+                    self.gw.terminate(now, call);
                 }
-                self.gw.terminate(now, call);
             }
         }
         self.pump(now);
@@ -413,6 +417,12 @@ impl Engine {
         let Some(rec) = self.calls.get_mut(&call) else {
             return;
         };
+        if rec.hang_up_after_play {
+            // A little after the cue, so its last packets are heard before the BYE.
+            self.hangups
+                .push(Reverse((now + Duration::from_millis(300), call)));
+            return;
+        }
         if let Some(run) = rec.flow.take() {
             self.run_flow(now, call, run, true);
             return;
@@ -458,7 +468,7 @@ impl Engine {
             }
             return;
         }
-        if rec.answered.is_none() || rec.seat_done {
+        if rec.answered.is_none() || rec.seat_done.is_some() {
             return;
         }
         if side == Side::Seat {

@@ -13,7 +13,7 @@ use media::call::LegId;
 use media::plane::MediaPlane;
 
 use super::audio::MediaCommand;
-use super::{Cue, Engine, PlayOrder};
+use super::Engine;
 use crate::api::{ApiError, Command, SurgeView};
 use crate::store::{Store, StoreStatus};
 
@@ -28,7 +28,6 @@ pub struct Driver {
     status: StoreStatus,
     /// Sequence number of the last record handed to the store.
     written: u64,
-    announce: Option<std::sync::Arc<tokio::net::UdpSocket>>,
     plane: Option<MediaPlane>,
 }
 
@@ -41,7 +40,6 @@ impl Driver {
             store,
             status,
             written: 0,
-            announce: None,
             plane: None,
         }
     }
@@ -53,13 +51,6 @@ impl Driver {
         self
     }
 
-    /// Play confirmations (feature codes) from `socket`, bound on the SIP address.
-    pub fn with_announce_socket(mut self, socket: tokio::net::UdpSocket) -> std::io::Result<Self> {
-        self.engine.set_announce_addr(socket.local_addr()?);
-        self.announce = Some(std::sync::Arc::new(socket));
-        Ok(self)
-    }
-
     /// Stop: the store flushes what it holds.
     pub fn into_parts(self) -> (Engine, Store) {
         (self.engine, self.store)
@@ -68,11 +59,6 @@ impl Driver {
     fn flush(&mut self) {
         while let Some(record) = self.engine.poll_record() {
             self.written = self.store.write(record);
-        }
-        while let Some(order) = self.engine.poll_play() {
-            if let Some(socket) = &self.announce {
-                tokio::spawn(play(std::sync::Arc::clone(socket), order));
-            }
         }
         self.media();
     }
@@ -238,106 +224,5 @@ impl Core for Driver {
 
     fn poll_transmit(&mut self) -> Option<Transmit> {
         self.engine.poll_transmit()
-    }
-}
-
-/// Send `order`'s cue as 20 ms G.711 RTP packets, paced in real time.
-async fn play(socket: std::sync::Arc<tokio::net::UdpSocket>, order: PlayOrder) {
-    use media::g711::{encode_into, Codec};
-    use media::tone::{Level, Tone};
-    use std::time::Duration;
-
-    let codec = if order.alaw { Codec::Pcma } else { Codec::Pcmu };
-    let mut tone = match order.cue {
-        Cue::Done => Tone::confirm(),
-        Cue::Refused => Tone::new(400.0, Level::Dbm0(-10.0))
-            .with_cadence(Duration::from_millis(150), Duration::from_millis(150))
-            .with_length(Duration::from_millis(750)),
-    };
-    let packets = order.cue.duration().as_millis() / 20;
-    let ssrc: u32 = rand::random();
-    let (mut seq, mut ts): (u16, u32) = (rand::random(), rand::random());
-    let mut pcm = [0i16; 160];
-    let mut payload = [0u8; 160];
-    let mut tick = tokio::time::interval(Duration::from_millis(20));
-    for n in 0..packets {
-        tick.tick().await;
-        tone.fill(&mut pcm);
-        encode_into(codec, &pcm, &mut payload);
-        let packet = rtp_rs::RtpPacketBuilder::new()
-            .payload_type(order.payload_type)
-            .ssrc(ssrc)
-            .sequence(rtp_rs::Seq::from(seq))
-            .timestamp(ts)
-            .marked(n == 0)
-            .payload(&payload)
-            .build();
-        if let Ok(packet) = packet {
-            if let Err(e) = socket.send_to(&packet, order.to).await {
-                tracing::debug!(error = %e, to = %order.to, "confirmation not sent");
-                return;
-            }
-        }
-        seq = seq.wrapping_add(1);
-        ts = ts.wrapping_add(160);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use media::g711::{decode_into, Codec};
-    use media::tone::goertzel_power;
-
-    use super::{play, Cue, PlayOrder};
-
-    /// The confirmation arrives as paced, continuous G.711 RTP carrying a 1 kHz beep.
-    #[tokio::test(flavor = "current_thread")]
-    async fn the_done_cue_is_a_1khz_beep_in_continuous_rtp() {
-        let ours = tokio::net::UdpSocket::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let phone = tokio::net::UdpSocket::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let order = PlayOrder {
-            to: phone.local_addr().expect("addr"),
-            payload_type: 8,
-            alaw: true,
-            cue: Cue::Done,
-        };
-        tokio::spawn(play(std::sync::Arc::new(ours), order));
-        let mut buf = [0u8; 1500];
-        let mut pcm = Vec::new();
-        let mut last: Option<(u16, u32, u32)> = None;
-        let mut packets = 0;
-        while let Ok(Ok(n)) =
-            tokio::time::timeout(Duration::from_millis(500), phone.recv(&mut buf)).await
-        {
-            let rtp = rtp_rs::RtpReader::new(&buf[..n]).expect("RTP");
-            assert_eq!(rtp.payload_type(), 8);
-            assert_eq!(rtp.mark(), packets == 0, "marker on the first packet only");
-            let (seq, ts, ssrc) = (
-                u16::from(rtp.sequence_number()),
-                rtp.timestamp(),
-                rtp.ssrc(),
-            );
-            if let Some((s, t, c)) = last {
-                assert_eq!(seq, s.wrapping_add(1));
-                assert_eq!(ts, t.wrapping_add(160));
-                assert_eq!(ssrc, c);
-            }
-            last = Some((seq, ts, ssrc));
-            let mut frame = [0i16; 160];
-            decode_into(Codec::Pcma, rtp.payload(), &mut frame);
-            pcm.extend_from_slice(&frame);
-            packets += 1;
-        }
-        assert_eq!(packets, 20, "400 ms of 20 ms packets");
-        let beep = &pcm[..2400]; // the first 300 ms
-        let at_1k = goertzel_power(beep, 1000.0);
-        let at_450 = goertzel_power(beep, 450.0);
-        assert!(at_1k > 100.0 * at_450, "1 kHz {at_1k} vs 450 Hz {at_450}");
     }
 }

@@ -12,7 +12,6 @@
 //!
 //! [`driver`] wraps it for [`sip_gateway::shell::run`] with the store and the HTTP commands.
 
-mod announce;
 pub mod audio;
 pub mod driver;
 pub mod ports;
@@ -119,12 +118,14 @@ struct CallRec {
     announce_at: Option<Instant>,
     /// The post-call survey.
     survey: audio::Survey,
-    /// The seat's conversation is over (the caller stays for the survey).
-    seat_done: bool,
+    /// The seat's conversation is over (the caller stays for the survey): when.
+    seat_done: Option<Instant>,
     /// The seat's last keys, for in-call feature codes.
     keys: String,
     /// Ended because a leg sent no RTP.
     no_rtp: bool,
+    /// Answered by the platform for a confirmation: hang up when it has played.
+    hang_up_after_play: bool,
 }
 
 /// The platform core. See the module documentation.
@@ -152,34 +153,14 @@ pub struct Engine {
     ring_timeout: Duration,
     answer_within: Duration,
     target_answer_rate: f64,
-    /// Where the platform's own confirmations come from (the driver's announcement socket);
-    /// `None`: feature codes are answered with a final response only.
-    announce: Option<std::net::SocketAddr>,
-    /// Confirmations to play, for the driver.
-    plays: VecDeque<PlayOrder>,
     /// Calls the platform answered itself, to hang up when their confirmation has played.
     hangups: std::collections::BinaryHeap<std::cmp::Reverse<(Instant, u64)>>,
-    /// Origin version counter for our SDP.
-    sdp_version: u64,
     /// Prompts, waiting audio and survey, once media is anchored ([`Engine::with_audio`]).
     audio: Option<audio::Audio>,
     /// Orders for the media plane.
     media: VecDeque<audio::MediaCommand>,
     audio_timers:
         std::collections::BinaryHeap<std::cmp::Reverse<(Instant, u64, audio::AudioTimer)>>,
-}
-
-/// A confirmation the driver plays: RTP from the announcement socket to `to`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PlayOrder {
-    /// The phone's RTP address, from its SDP offer.
-    pub to: std::net::SocketAddr,
-    /// The payload type on the wire, as the phone's offer numbered the codec.
-    pub payload_type: u8,
-    /// A-law (PCMA) rather than µ-law (PCMU).
-    pub alaw: bool,
-    /// What to play.
-    pub cue: Cue,
 }
 
 /// The confirmations a seat phone hears after a feature code.
@@ -196,7 +177,18 @@ impl Cue {
     pub const fn duration(self) -> Duration {
         match self {
             Self::Done => Duration::from_millis(400),
-            Self::Refused => Duration::from_millis(900),
+            Self::Refused => Duration::from_millis(750),
+        }
+    }
+
+    /// The cue's sound: one 1 kHz beep, or three short 400 Hz beeps.
+    pub fn tone(self) -> media::tone::Tone {
+        use media::tone::{Level, Tone};
+        match self {
+            Self::Done => Tone::confirm().with_length(self.duration()),
+            Self::Refused => Tone::new(400.0, Level::Dbm0(-10.0))
+                .with_cadence(Duration::from_millis(150), Duration::from_millis(150))
+                .with_length(self.duration()),
         }
     }
 }
@@ -290,10 +282,7 @@ impl Engine {
             ring_timeout,
             answer_within: plan.service.answer_within,
             target_answer_rate: plan.service.answer_rate,
-            announce: None,
-            plays: VecDeque::new(),
             hangups: std::collections::BinaryHeap::new(),
-            sdp_version: 1,
             audio: None,
             media: VecDeque::new(),
             audio_timers: std::collections::BinaryHeap::new(),
@@ -359,16 +348,6 @@ impl Engine {
         .into_iter()
         .flatten()
         .min()
-    }
-
-    /// The next confirmation to play.
-    pub fn poll_play(&mut self) -> Option<PlayOrder> {
-        self.plays.pop_front()
-    }
-
-    /// Where confirmations are played from; set by the driver once its socket is bound.
-    pub fn set_announce_addr(&mut self, addr: std::net::SocketAddr) {
-        self.announce = Some(addr);
     }
 
     /// The next SIP message to send.
@@ -574,9 +553,10 @@ impl Engine {
                 flow: None,
                 announce_at: None,
                 survey: audio::Survey::NotAsked,
-                seat_done: false,
+                seat_done: None,
                 keys: String::new(),
                 no_rtp: false,
+                hang_up_after_play: false,
             },
         );
         self.by_id.insert(id, call);
@@ -694,31 +674,29 @@ impl Engine {
         }
     }
 
-    /// Answer `call` with our announcement address, order `cue` played to the phone and hang
-    /// up after it. False when there is no announcement socket or the offer has no G.711.
+    /// Answer `call` from its anchored port, play `cue` and hang up once it has played.
+    /// False when the call's media is not ours to play to (not anchored, late offer).
     fn play_and_hang_up(&mut self, now: Instant, call: u64, cue: Cue) -> bool {
-        let Some(ours) = self.announce else {
-            return false;
-        };
-        let Some(offer) = self.gw.caller_offer(call) else {
-            return false;
-        };
-        let Some(answered) = announce::answer(offer, ours, self.sdp_version) else {
-            return false;
-        };
-        self.sdp_version += 1;
-        if !self.gw.answer_locally(now, call, &answered.body) {
+        if !self.gw.anchored_answer_possible(call) {
             return false;
         }
-        self.plays.push_back(PlayOrder {
-            to: answered.to,
-            payload_type: answered.payload_type,
-            alaw: answered.alaw,
-            cue,
+        let Some(sdp) = self.gw.anchored_answer(call) else {
+            return false;
+        };
+        if !self.gw.answer_locally(now, call, &sdp) {
+            return false;
+        }
+        if let Some(rec) = self.calls.get_mut(&call) {
+            rec.hang_up_after_play = true;
+        }
+        self.media.push_back(audio::MediaCommand::Play {
+            call,
+            leg: media::call::LegId::CALLER,
+            playlist: media::player::Playlist {
+                clips: vec![media::player::Clip::Tone(cue.tone())],
+                then: media::player::After::Silence,
+            },
         });
-        // A little after the cue ends, so its last packets are heard before the BYE.
-        let at = now + cue.duration() + Duration::from_millis(300);
-        self.hangups.push(std::cmp::Reverse((at, call)));
         true
     }
 
@@ -841,7 +819,7 @@ impl Engine {
         };
         let id = rec.id;
         let queued = rec.queue.is_some() && !rec.direct;
-        if rec.seat_done {
+        if rec.seat_done.is_some() {
             // Kept for the survey: the seat's part was completed when it left.
             self.finish_surveyed(now, call);
             return;
@@ -934,7 +912,10 @@ impl Engine {
         let wait = rec
             .entered
             .map(|e| rec.answered.unwrap_or(now).saturating_duration_since(e));
-        let talk = rec.answered.map(|a| now.saturating_duration_since(a));
+        // Talk ends when the seat leaves; a survey after it is not talk.
+        let talk = rec
+            .answered
+            .map(|a| rec.seat_done.unwrap_or(now).saturating_duration_since(a));
         let at = self.clock.ms(now);
         self.record(Record::CallEnded {
             call: rec.id,
@@ -1111,4 +1092,44 @@ impl Engine {
 
 fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use media::tone::goertzel_power;
+
+    use super::Cue;
+
+    fn pcm(cue: Cue) -> Vec<i16> {
+        let mut tone = cue.tone();
+        let mut out = vec![0i16; 8000];
+        let n = tone.fill(&mut out);
+        out.truncate(n);
+        out
+    }
+
+    #[test]
+    fn the_done_cue_is_a_400_ms_1khz_beep() {
+        let beep = pcm(Cue::Done);
+        assert_eq!(beep.len(), 3200, "400 ms at 8 kHz");
+        let (k1, low) = (goertzel_power(&beep, 1000.0), goertzel_power(&beep, 450.0));
+        assert!(k1 > 100.0 * low, "1 kHz {k1} vs 450 Hz {low}");
+    }
+
+    #[test]
+    fn the_refused_cue_is_three_low_beeps() {
+        let beeps = pcm(Cue::Refused);
+        assert_eq!(beeps.len(), 6000, "750 ms at 8 kHz");
+        let on: Vec<bool> = beeps
+            .chunks(400)
+            .map(|c| c.iter().any(|s| s.unsigned_abs() > 1000))
+            .collect();
+        let starts = on.windows(2).filter(|w| !w[0] && w[1]).count() + usize::from(on[0]);
+        assert_eq!(starts, 3, "{on:?}");
+        let (low, k1) = (
+            goertzel_power(&beeps[..1200], 400.0),
+            goertzel_power(&beeps[..1200], 1000.0),
+        );
+        assert!(low > 100.0 * k1);
+    }
 }
