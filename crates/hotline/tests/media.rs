@@ -135,9 +135,17 @@ fn a_callers_g711_reaches_an_echoing_seat_and_comes_back() {
 }
 
 fn survey_call(test: &str, caller_scenario: &str) -> (Gateway, Vec<(String, Option<i64>)>) {
+    survey_call_with(test, caller_scenario, "uas_echo_then_bye.xml")
+}
+
+fn survey_call_with(
+    test: &str,
+    caller_scenario: &str,
+    seat_scenario: &str,
+) -> (Gateway, Vec<(String, Option<i64>)>) {
     let dir = TestDir::new(test);
     let gw = Gateway::start(&dir, &[]);
-    let seat = Sipp::seat(&dir, "seat", "uas_echo_then_bye.xml")
+    let seat = Sipp::seat(&dir, "seat", seat_scenario)
         .arg("-rtp_echo")
         .calls(1)
         .timeout(60);
@@ -173,6 +181,17 @@ fn the_survey_key_pressed_after_the_seat_hangs_up_is_stored_with_the_call() {
     assert!(
         metric(&text, "hotline_dtmf_digits_total", &[]) >= 1.0,
         "{text}"
+    );
+}
+
+#[test]
+fn a_seat_pressing_star_8_hands_the_caller_to_the_survey() {
+    let (gw, rows) = survey_call_with("media_survey_star8", "uac_survey_key4.xml", "uas_star8.xml");
+    assert_eq!(rows, vec![("answered".to_owned(), Some(4))]);
+    let text = metrics(&gw);
+    assert!(
+        metric(&text, "hotline_dtmf_digits_total", &[]) >= 3.0,
+        "*, 8, 4\n{text}"
     );
 }
 
@@ -549,7 +568,6 @@ fn a_key_sent_by_sip_info_is_carried_on_as_rfc4733_events() {
         .calls(1)
         .timeout(60);
     register_seat(&dir, &gw, "1001", seat.local_port, false);
-    ready(&gw, "1001");
     let seat = seat.spawn();
     let sip = UdpSocket::bind("127.0.0.1:0").unwrap();
     let local = sip.local_addr().unwrap().port();
@@ -557,6 +575,10 @@ fn a_key_sent_by_sip_info_is_carried_on_as_rfc4733_events() {
     let media_port = media.local_addr().unwrap().port();
     let req = invite(&sip, gw.port, media_port, "12345", "info1");
     sip.send_to(req.as_bytes(), ("127.0.0.1", gw.port)).unwrap();
+    // Queued a second with the welcome playing, then a seat takes the call.
+    until_status(&sip, 183, Duration::from_secs(5));
+    std::thread::sleep(Duration::from_secs(1));
+    ready(&gw, "1001");
     let ok = until_reply(&sip, 200, "INVITE", Duration::from_secs(10));
     let to = header(&ok, "To").to_owned();
     let in_dialog = |method: &str, cseq: u32, branch: &str, body: Option<(&str, &str)>| {
@@ -590,11 +612,21 @@ fn a_key_sent_by_sip_info_is_carried_on_as_rfc4733_events() {
         .unwrap();
     let mut dtmf = media::dtmf::DtmfReceiver::new();
     let mut digits = String::new();
+    let mut heard: Vec<(u16, u32)> = Vec::new();
     let mut buf = [0u8; 2048];
     let until = Instant::now() + Duration::from_secs(5);
-    while digits.is_empty() && Instant::now() < until {
+    let mut tail = None;
+    while Instant::now() < until && tail.is_none_or(|t: Instant| Instant::now() < t) {
+        if !digits.is_empty() && tail.is_none() {
+            // Read on a little: the rest of the key's packets.
+            tail = Some(Instant::now() + Duration::from_millis(400));
+        }
         if let Ok((n, _)) = media.recv_from(&mut buf) {
             let p = &buf[..n];
+            heard.push((
+                u16::from_be_bytes([p[2], p[3]]),
+                u32::from_be_bytes([p[8], p[9], p[10], p[11]]),
+            ));
             if n >= 16 && p[1] & 0x7f == 101 {
                 let ts = u32::from_be_bytes([p[4], p[5], p[6], p[7]]);
                 digits.extend(dtmf.on_packet(ts, p[1] & 0x80 != 0, &p[12..]));
@@ -602,6 +634,16 @@ fn a_key_sent_by_sip_info_is_carried_on_as_rfc4733_events() {
         }
     }
     assert_eq!(digits, "5", "the INFO key came back as RFC 4733");
+    // The welcome (early media), then the seat's stream: one continuous stream of ours.
+    assert!(heard.len() > 50, "{} packets", heard.len());
+    for w in heard.windows(2) {
+        assert_eq!(w[1].1, heard[0].1, "one SSRC from prompt to seat");
+        assert_eq!(
+            w[1].0,
+            w[0].0.wrapping_add(1),
+            "sequence continues across the switch"
+        );
+    }
     let bye = in_dialog("BYE", 3, "info1-bye", None);
     sip.send_to(bye.as_bytes(), ("127.0.0.1", gw.port)).unwrap();
     until_reply(&sip, 200, "BYE", Duration::from_secs(5));
@@ -612,4 +654,99 @@ fn a_key_sent_by_sip_info_is_carried_on_as_rfc4733_events() {
         metric(&text, "hotline_dtmf_digits_total", &[]) >= 1.0,
         "{text}"
     );
+}
+
+/// Receive SIP messages until a request `method`; returns it.
+fn until_request(sip: &UdpSocket, method: &str, within: Duration) -> String {
+    let deadline = Instant::now() + within;
+    let mut buf = [0u8; 65_535];
+    while Instant::now() < deadline {
+        sip.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        if let Ok((n, _)) = sip.recv_from(&mut buf) {
+            let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if msg.starts_with(&format!("{method} ")) {
+                return msg;
+            }
+        }
+    }
+    panic!("no {method} within {within:?}");
+}
+
+#[test]
+fn a_caller_the_seat_holds_hears_music_from_its_start() {
+    let dir = TestDir::new("media_hold");
+    let gw = Gateway::start(&dir, &[]);
+    let seat = Sipp::seat(&dir, "seat", "uas_hold.xml")
+        .calls(1)
+        .timeout(60);
+    register_seat(&dir, &gw, "1001", seat.local_port, false);
+    ready(&gw, "1001");
+    let seat = seat.spawn();
+    let sip = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let local = sip.local_addr().unwrap().port();
+    let media = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let media_port = media.local_addr().unwrap().port();
+    let req = invite(&sip, gw.port, media_port, "12345", "hold1");
+    sip.send_to(req.as_bytes(), ("127.0.0.1", gw.port)).unwrap();
+    let ok = until_reply(&sip, 200, "INVITE", Duration::from_secs(10));
+    let to = header(&ok, "To").to_owned();
+    let ack = format!(
+        "ACK sip:12345@127.0.0.1:{gw} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{local};branch=z9hG4bK-hold1a\r\n\
+         From: <sip:raw@127.0.0.1:{local}>;tag=hold1\r\nTo: {to}\r\nCall-ID: hold1@raw\r\n\
+         CSeq: 1 ACK\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+        gw = gw.port
+    );
+    sip.send_to(ack.as_bytes(), ("127.0.0.1", gw.port)).unwrap();
+    // The seat's hold reaches us as a re-INVITE of the gateway's: we answer recvonly.
+    let hold = until_request(&sip, "INVITE", Duration::from_secs(5));
+    assert!(hold.contains("a=sendonly"), "{hold}");
+    let sdp = format!(
+        "v=0\r\no=raw 1 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+         m=audio {media_port} RTP/AVP 8 101\r\na=rtpmap:8 PCMA/8000\r\n\
+         a=rtpmap:101 telephone-event/8000\r\na=recvonly\r\n"
+    );
+    let mut answer = String::from("SIP/2.0 200 OK\r\n");
+    for h in ["Via", "From", "To", "Call-ID", "CSeq"] {
+        answer.push_str(&format!("{h}: {}\r\n", header(&hold, h)));
+    }
+    answer.push_str(&format!(
+        "Contact: <sip:raw@127.0.0.1:{local}>\r\nContent-Type: application/sdp\r\n\
+         Content-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
+    ));
+    sip.send_to(answer.as_bytes(), ("127.0.0.1", gw.port))
+        .unwrap();
+    // Everything heard since the answer (a moment of the welcome, nothing from the seat),
+    // then, from the hold on, the music from its first sample.
+    let music = prompt_alaw("music");
+    let mut buf = [0u8; 2048];
+    media
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let mut heard: Vec<i16> = Vec::new();
+    let until = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < until {
+        if let Ok((n, _)) = media.recv_from(&mut buf) {
+            heard.extend(
+                buf[12..n]
+                    .iter()
+                    .map(|&b| media::g711::Codec::Pcma.decode(b)),
+            );
+        }
+    }
+    let at = heard
+        .chunks(160)
+        .position(|f| f.len() == 160 && f == &music[..160])
+        .expect("the music's first frame is heard");
+    let from = at * 160;
+    let n = (heard.len() - from).min(music.len()) / 160 * 160;
+    assert!(n >= 8000, "at least a second of music heard");
+    assert_eq!(
+        &heard[from..from + n],
+        &music[..n],
+        "the music, sample for sample"
+    );
+    let seat = seat.finish(Duration::from_secs(10));
+    assert!(seat.ok(), "{}", failure("seat", &[&seat], &gw));
 }

@@ -34,9 +34,10 @@ pub const END_PACKETS: u8 = 3;
 /// §2.5.1.5 asks senders not to delay events by packing many).
 pub const MAX_EVENTS_PER_PACKET: usize = 8;
 
-/// A packet for an earlier event that arrives up to this many timestamp units (10 s) behind
-/// the newest event is a late duplicate and is ignored; anything further back is taken as a
-/// new event (a new source whose timestamps happen to be lower).
+/// A packet of the same key as the newest event that arrives up to this many timestamp units
+/// (10 s) behind it is a late duplicate and is ignored; anything further back, or a different
+/// key, is taken as a new event (a source whose timestamps jumped back: a restarted stream, a
+/// recording replayed, a phone that reuses its SSRC across streams).
 const LATE_WINDOW: u32 = 80_000;
 
 /// How many recent event timestamps the receiver remembers to recognise duplicates.
@@ -281,7 +282,7 @@ impl DtmfReceiver {
         }
         if let Some(cur) = self.current {
             let behind = cur.start.wrapping_sub(start);
-            if behind != 0 && behind <= LATE_WINDOW {
+            if behind != 0 && behind <= LATE_WINDOW && cur.event == ev.event {
                 return None; // a late packet of an earlier event
             }
             let ahead = start.wrapping_sub(cur.start);
@@ -464,6 +465,29 @@ mod tests {
         assert!(DtmfSender::new('1', 100, 64).is_none());
         assert!(DtmfSender::new('1', 8192, 10).is_none());
         assert!(DtmfSender::new('1', 8191, 10).is_some());
+    }
+
+    #[test]
+    fn another_key_whose_timestamp_went_back_is_a_new_press() {
+        // Recordings replayed one after another on one SSRC (SIPp's dtmf_2833_star.pcap at
+        // ts 85760, then dtmf_2833_8.pcap at 60800): the 8 is a key, not a late '*'.
+        let mut rx = DtmfReceiver::new();
+        let key = |event: u8, end: bool| {
+            EventPayload {
+                event,
+                end,
+                volume: 10,
+                duration: if end { 2240 } else { 0 },
+            }
+            .to_bytes()
+        };
+        let mut got: Vec<char> = rx.on_packet(85_760, true, &key(10, false)).collect();
+        got.extend(rx.on_packet(85_760, false, &key(10, true)));
+        got.extend(rx.on_packet(60_800, true, &key(8, false)));
+        got.extend(rx.on_packet(60_800, false, &key(8, true)));
+        // A late end packet of the '*' is still a duplicate.
+        got.extend(rx.on_packet(85_760, false, &key(10, true)));
+        assert_eq!(got, ['*', '8']);
     }
 
     #[test]

@@ -50,6 +50,9 @@ pub enum MediaOrder {
         remote: Option<SocketAddr>,
         /// Whether the leg says it sends (its direction is sendrecv or sendonly).
         sends: bool,
+        /// Whether the leg wants to hear us (sendrecv or recvonly); false is a leg that puts
+        /// the call on hold (sendonly, inactive).
+        receives: bool,
     },
     /// The leg is gone (a seat that did not answer, a seat that hung up before the survey).
     CloseLeg {
@@ -185,6 +188,12 @@ fn remote_of(session: &Session) -> Option<SocketAddr> {
 
 fn sends(session: &Session) -> bool {
     session.audio().is_some_and(|m| m.direction.sends())
+}
+
+fn receives(session: &Session) -> bool {
+    session
+        .audio()
+        .is_some_and(|m| m.direction.answer().sends())
 }
 
 impl Anchor {
@@ -368,6 +377,7 @@ impl Anchor {
             choice: leg.choice,
             remote: remote_of(session),
             sends: sends(session),
+            receives: receives(session),
         });
     }
 

@@ -50,6 +50,7 @@ pub enum MediaCommand {
         /// Whether it sends.
         sends: bool,
     },
+
     /// Close one leg.
     CloseLeg {
         /// Gateway call id.
@@ -116,6 +117,7 @@ impl From<MediaOrder> for MediaCommand {
                 choice,
                 remote,
                 sends,
+                ..
             } => Self::Update {
                 call,
                 leg: leg_of(side),
@@ -170,10 +172,61 @@ pub const SURVEY_KEY: &str = "*8";
 impl Engine {
     /// The next order for the media plane.
     pub fn poll_media(&mut self) -> Option<MediaCommand> {
-        if let Some(o) = self.gw.poll_media() {
-            return Some(o.into());
-        }
+        self.take_gateway_orders();
         self.media.pop_front()
+    }
+
+    /// The gateway's media orders, in the order it made them and before any the engine adds
+    /// after them (a leg is opened before it is played to). A seat that puts the call on hold
+    /// (its SDP no longer asks to hear us) gets the caller music; taking it back, the bridge.
+    pub(super) fn take_gateway_orders(&mut self) {
+        while let Some(order) = self.gw.poll_media() {
+            let hold = match order {
+                MediaOrder::Update {
+                    call,
+                    side: Side::Seat,
+                    receives,
+                    ..
+                } => Some((call, !receives)),
+                _ => None,
+            };
+            self.media.push_back(order.into());
+            if let Some((call, on_hold)) = hold {
+                self.seat_hold(call, on_hold);
+            }
+        }
+    }
+
+    /// Queue an order of the engine's own, after the gateway's so far.
+    pub(super) fn order(&mut self, command: MediaCommand) {
+        self.take_gateway_orders();
+        self.media.push_back(command);
+    }
+
+    /// Music for a caller the seat holds; the bridge again when it resumes.
+    fn seat_hold(&mut self, call: u64, on_hold: bool) {
+        let Some(rec) = self.calls.get_mut(&call) else {
+            return;
+        };
+        if rec.answered.is_none() || rec.seat_done.is_some() || rec.held == on_hold {
+            return;
+        }
+        rec.held = on_hold;
+        tracing::info!(call = rec.id, on_hold, "seat hold");
+        let line = rec.line.clone();
+        if on_hold {
+            let then = self.music(&line);
+            self.media.push_back(MediaCommand::Play {
+                call,
+                leg: LegId::CALLER,
+                playlist: Playlist {
+                    clips: Vec::new(),
+                    then,
+                },
+            });
+        } else {
+            self.media.push_back(MediaCommand::Bridge { call });
+        }
     }
 
     fn clip(&self, name: &str) -> Option<Clip> {
@@ -186,7 +239,7 @@ impl Engine {
     }
 
     fn play(&mut self, call: u64, clips: Vec<Clip>, then: After) {
-        self.media.push_back(MediaCommand::Play {
+        self.order(MediaCommand::Play {
             call,
             leg: LegId::CALLER,
             playlist: Playlist { clips, then },
@@ -328,7 +381,7 @@ impl Engine {
         if !self.has_audio(call) {
             return;
         }
-        self.media.push_back(MediaCommand::Bridge { call });
+        self.order(MediaCommand::Bridge { call });
         let queued = self
             .calls
             .get(&call)
@@ -492,7 +545,7 @@ impl Engine {
                 Side::Caller => Side::Seat,
                 Side::Seat => Side::Caller,
             });
-            self.media.push_back(MediaCommand::SendDigits {
+            self.order(MediaCommand::SendDigits {
                 call,
                 leg,
                 digits: digit.to_string(),

@@ -126,6 +126,8 @@ struct CallRec {
     no_rtp: bool,
     /// Answered by the platform for a confirmation: hang up when it has played.
     hang_up_after_play: bool,
+    /// The seat holds the call (the caller hears music).
+    held: bool,
 }
 
 /// The platform core. See the module documentation.
@@ -557,6 +559,7 @@ impl Engine {
                 keys: String::new(),
                 no_rtp: false,
                 hang_up_after_play: false,
+                held: false,
             },
         );
         self.by_id.insert(id, call);
@@ -689,7 +692,7 @@ impl Engine {
         if let Some(rec) = self.calls.get_mut(&call) {
             rec.hang_up_after_play = true;
         }
-        self.media.push_back(audio::MediaCommand::Play {
+        self.order(audio::MediaCommand::Play {
             call,
             leg: media::call::LegId::CALLER,
             playlist: media::player::Playlist {
