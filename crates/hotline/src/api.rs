@@ -17,6 +17,33 @@ pub type Reply<T> = oneshot::Sender<T>;
 pub enum Command {
     /// Something the media plane reports (a key, a prompt that finished, a silent leg).
     Media(media::plane::MediaEvent),
+    /// Start a transfer (`POST /api/v1/calls/{id}/transfer`).
+    Transfer {
+        /// Call id (as listed by `GET /api/v1/calls`).
+        call: u64,
+        /// Target key, number or short code.
+        target: String,
+        /// Three-way or blind.
+        mode: TransferMode,
+        /// The transfer, or why not.
+        reply: Reply<Result<TransferView, ApiError>>,
+    },
+    /// Complete (`.../transfer/complete`) or cancel (`.../transfer/cancel`) a transfer.
+    EndTransfer {
+        /// Call id.
+        call: u64,
+        /// Complete (true) or cancel (false).
+        complete: bool,
+        /// The transfer as it ended, or why not.
+        reply: Reply<Result<TransferView, ApiError>>,
+    },
+    /// A ticket push ended (工单推送).
+    TicketPushed {
+        /// The ticket.
+        ticket: crate::ticket::Ticket,
+        /// How it ended.
+        outcome: crate::ticket::PushOutcome,
+    },
     /// Change a seat's state (`POST /api/v1/seats/{id}/state`).
     SetSeatState {
         /// Seat id as registered (e.g. "1001").
@@ -203,6 +230,42 @@ pub struct CallView {
     pub seat: Option<String>,
     /// Milliseconds since the call entered its queue (or arrived, if never queued).
     pub waited_ms: u64,
+}
+
+/// How a transfer hands the caller over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransferMode {
+    /// The target is dialled; caller, seat and target talk together; the seat completes
+    /// (leaves) or cancels (drops the target).
+    ThreeWay,
+    /// The caller is handed to the target as soon as it answers; the seat does not talk to it.
+    Blind,
+}
+
+/// `POST /api/v1/calls/{id}/transfer` body.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransferRequest {
+    /// Target key, number or short code, e.g. "12333".
+    pub target: String,
+    /// `three_way` or `blind`.
+    pub mode: TransferMode,
+}
+
+/// A transfer as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TransferView {
+    /// Call id.
+    pub call: u64,
+    /// Target key.
+    pub target: String,
+    /// The number dialled.
+    pub number: String,
+    /// `three_way` or `blind`.
+    pub mode: TransferMode,
+    /// "ringing", "talking" (three-way, target answered), "completed", "cancelled".
+    pub state: String,
 }
 
 /// A queue.

@@ -8,6 +8,7 @@
 //! - [`engine`]: the sans-IO platform core (gateway + dial plan + distributor) and its tokio task.
 //! - [`record`] and [`store`]: call records, legs, queue events and seat changes in SQLite (WAL).
 //! - [`api`], [`http`] and [`metrics`]: the JSON API under `/api/v1` and `/metrics`.
+//! - [`ticket`]: the ticket push (工单推送): a transferred call's ticket POSTed to the sub-platform.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -19,3 +20,4 @@ pub mod metrics;
 pub mod prompts;
 pub mod record;
 pub mod store;
+pub mod ticket;

@@ -21,6 +21,7 @@ use hotline::engine::ports::PlanePorts;
 use hotline::engine::{Engine, PlatformRouter, WallClock};
 use hotline::metrics::Metrics;
 use hotline::store::Store;
+use hotline::ticket::{RetryPolicy, TicketPusher};
 use hotline::{config, http};
 use media::plane::{MediaPlane, PlaneConfig};
 use sip_gateway::b2bua::{AnchorConfig, Gateway, GatewayConfig};
@@ -244,7 +245,7 @@ fn serve(args: Serve) -> Result<(), String> {
             ring_timeout,
         )?
         .with_audio(&plan);
-        let router = http::router(EngineHandle::new(commands_tx), metrics);
+        let router = http::router(EngineHandle::new(commands_tx.clone()), metrics);
         let (stop_http_tx, stop_http) = tokio::sync::oneshot::channel::<()>();
         let http_task = tokio::spawn(http::serve(http, router, async {
             let _ = stop_http.await;
@@ -268,7 +269,23 @@ fn serve(args: Serve) -> Result<(), String> {
             }
             tracing::info!("stopping: writing the remaining call records");
         };
-        let driver = Driver::new(engine, store).with_media_plane(plane);
+        // Ticket pushes report back through the command channel, like media events.
+        let (ticket_tx, mut ticket_rx) = tokio::sync::mpsc::unbounded_channel();
+        let forward = commands_tx.clone();
+        tokio::spawn(async move {
+            while let Some((ticket, outcome)) = ticket_rx.recv().await {
+                let done = EngineCommand::TicketPushed { ticket, outcome };
+                if forward.send(done).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let pusher = TicketPusher::new(RetryPolicy::default(), move |ticket, outcome| {
+            let _ = ticket_tx.send((ticket, outcome));
+        });
+        let driver = Driver::new(engine, store)
+            .with_media_plane(plane)
+            .with_ticket_pusher(pusher);
         let (driver, stats) = shell::run(driver, sockets, limits, shutdown, commands)
             .await
             .map_err(|e| format!("SIP transport failed: {e}"))?;

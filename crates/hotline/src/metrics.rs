@@ -113,7 +113,21 @@ struct MediaMetrics {
     sdp_refused: IntCounterVec,
     calls: IntGauge,
     legs: IntGauge,
+    transfers: IntCounterVec,
+    tickets: IntCounterVec,
 }
+
+/// Every outcome of a transfer, as `hotline_transfers_total` labels it.
+pub const TRANSFER_OUTCOMES: [&str; 8] = [
+    "completed",
+    "cancelled",
+    "busy",
+    "rejected",
+    "no_answer",
+    "unreachable",
+    "target_hung_up",
+    "caller_left",
+];
 
 /// A snapshot of the media plane's running totals, for [`Metrics::set_media`].
 #[derive(Debug, Clone, Default)]
@@ -443,6 +457,20 @@ impl Metrics {
                 "SDP offers refused, by SIP status (488: no PCMU/PCMA, 400: malformed, 503: no port)",
                 &["status"],
             ),
+            transfers: counter_vec(
+                &r,
+                "hotline_transfers_total",
+                "Transfers (一键转接) by target key and outcome: completed, cancelled, busy, \
+                 rejected, no_answer, unreachable, target_hung_up, caller_left",
+                &["target", "outcome"],
+            ),
+            tickets: counter_vec(
+                &r,
+                "hotline_ticket_pushes_total",
+                "Ticket pushes (工单推送) to transfer targets, by target and outcome \
+                 (delivered, failed)",
+                &["target", "outcome"],
+            ),
             calls: int_gauge(&r, "hotline_media_calls", "Calls with anchored media now"),
             legs: int_gauge(&r, "hotline_media_legs", "Anchored media legs now"),
         };
@@ -600,6 +628,32 @@ impl Metrics {
         }
         m.calls.set(level(s.calls));
         m.legs.set(level(s.legs));
+    }
+
+    /// Create every `hotline_transfers_total` series of these targets at 0, so each
+    /// sub-platform's figures exist (and `rate()` works) before its first transfer.
+    pub fn declare_transfer_targets<'a>(&self, targets: impl IntoIterator<Item = &'a str>) {
+        for t in targets {
+            for outcome in TRANSFER_OUTCOMES {
+                self.media.transfers.with_label_values(&[t, outcome]);
+            }
+        }
+    }
+
+    /// A ticket push to `target` ended with `outcome` ("delivered" or "failed").
+    pub fn ticket_push(&self, target: &str, outcome: &str) {
+        self.media
+            .tickets
+            .with_label_values(&[target, outcome])
+            .inc();
+    }
+
+    /// A transfer to `target` ended with `outcome`.
+    pub fn transfer(&self, target: &str, outcome: &str) {
+        self.media
+            .transfers
+            .with_label_values(&[target, outcome])
+            .inc();
     }
 
     /// A key was received (RFC 4733 or SIP INFO).

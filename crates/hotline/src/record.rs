@@ -87,6 +87,49 @@ pub enum Record {
         /// not asked.
         survey: Option<u8>,
     },
+    /// A transfer ended (table `transfers`): the target's leg.
+    Transfer {
+        /// Call id.
+        call: u64,
+        /// 1 for the call's first transfer, 2 for the second…
+        transfer: u32,
+        /// Target key.
+        target: String,
+        /// The number dialled.
+        number: String,
+        /// "three_way" or "blind".
+        mode: String,
+        /// When the target was dialled.
+        started_at: UnixMs,
+        /// When it answered, if it did.
+        answered_at: Option<UnixMs>,
+        /// When the transfer ended (completed, cancelled, failed).
+        ended_at: UnixMs,
+        /// completed, cancelled, busy, rejected, no_answer, unreachable, target_hung_up,
+        /// caller_left.
+        outcome: String,
+        /// Why, for people.
+        reason: String,
+    },
+    /// A ticket push ended (table `ticket_pushes`).
+    TicketPush {
+        /// Call id.
+        call: u64,
+        /// The transfer it belongs to.
+        transfer: u32,
+        /// Target key.
+        target: String,
+        /// When the push ended.
+        at: UnixMs,
+        /// Whether the target took it (2xx).
+        delivered: bool,
+        /// The HTTP status of the delivering attempt.
+        status: Option<u16>,
+        /// Attempts made.
+        attempts: u32,
+        /// Why it failed (empty when delivered).
+        reason: String,
+    },
     /// A seat changed state (table `seat_events`).
     SeatState {
         /// Seat id.

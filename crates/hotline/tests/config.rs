@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use hotline::config::{
-    self, check, parse, ConfigError, MediaPlan, Plan, SurveyPlan, TargetKind, WaitingPlan, EMBEDDED,
+    self, check, parse, ConfigError, MediaPlan, Plan, SurveyPlan, TargetKind, TransferPlan,
+    WaitingPlan, EMBEDDED,
 };
 use ivr_flows::{Action, Feature, Step};
 
@@ -180,7 +181,472 @@ fn embedded_plan_targets() {
     assert_eq!(of(TargetKind::SubCenter), ["12367", "12366", "12313"]);
     assert_eq!(of(TargetKind::Emergency), ["110", "119", "120", "122"]);
     assert_eq!(of(TargetKind::ExpertPool).len(), 1);
-    assert!(plan.targets.iter().all(|t| t.uri.is_none()));
+    assert_eq!(plan.targets.len(), 15);
+    // Codes: sub-platforms 1-7, sub-centers 11-13, emergency lines their numbers, experts 9.
+    let codes: Vec<&str> = plan.targets.iter().map(|t| t.code.as_str()).collect();
+    assert_eq!(
+        codes,
+        ["1", "2", "3", "4", "5", "6", "7", "11", "12", "13", "110", "119", "120", "122", "9"]
+    );
+    let unique: std::collections::HashSet<&str> = codes.iter().copied().collect();
+    assert_eq!(unique.len(), codes.len());
+    // Every trunk target has a loopback placeholder URI and its address; ports by kind.
+    let ports: Vec<u16> = plan
+        .targets
+        .iter()
+        .filter(|t| t.kind != TargetKind::ExpertPool)
+        .map(|t| {
+            let uri = t
+                .uri
+                .as_deref()
+                .unwrap_or_else(|| panic!("{} has no uri", t.key));
+            let addr = t
+                .trunk_addr
+                .unwrap_or_else(|| panic!("{} has no trunk", t.key));
+            assert_eq!(uri, format!("sip:{}@127.0.0.1:{}", t.number, addr.port()));
+            assert_eq!(addr.ip(), std::net::Ipv4Addr::LOCALHOST);
+            assert!(t.pool.is_none() && t.skill.is_none(), "{}", t.key);
+            addr.port()
+        })
+        .collect();
+    assert_eq!(
+        ports,
+        [5071, 5072, 5073, 5074, 5075, 5076, 5077, 5081, 5082, 5083, 5091, 5092, 5093, 5094]
+    );
+    for t in &plan.targets {
+        assert_eq!(t.ticket_url, None, "{}", t.key);
+        assert_eq!(t.inbound_priority, 0, "{}", t.key);
+        assert_eq!(t.ring_timeout, Duration::from_secs(30), "{}", t.key);
+    }
+    let experts = plan.target("experts").unwrap();
+    assert_eq!(experts.kind, TargetKind::ExpertPool);
+    assert_eq!(experts.pool.as_deref(), Some("intake"));
+    assert_eq!(experts.skill.as_deref(), Some("legal"));
+    assert_eq!((experts.uri.as_ref(), experts.trunk_addr), (None, None));
+    assert_eq!(
+        plan.transfers,
+        TransferPlan {
+            ring_timeout: Duration::from_secs(30),
+            start: "*2".into(),
+            complete: "*3".into(),
+            cancel: "*4".into(),
+        }
+    );
+}
+
+#[test]
+fn targets_are_found_by_key_number_code_or_trunk() {
+    let plan = config::zhengzhou();
+    for name in ["renshe", "12333", "1"] {
+        assert_eq!(
+            plan.target(name).map(|t| t.key.as_str()),
+            Some("renshe"),
+            "{name}"
+        );
+    }
+    assert_eq!(plan.target("110").unwrap().key, "police");
+    assert_eq!(plan.target("11").unwrap().key, "yimin");
+    assert_eq!(plan.target("9").unwrap().key, "experts");
+    assert_eq!(plan.target("9000").unwrap().key, "experts");
+    assert!(plan.target("8").is_none());
+    assert!(plan.target("12345").is_none());
+    let at = |s: &str| s.parse::<std::net::SocketAddr>().unwrap();
+    assert_eq!(
+        plan.target_from(at("127.0.0.1:5071")).unwrap().key,
+        "renshe"
+    );
+    assert_eq!(
+        plan.target_from(at("127.0.0.1:5094")).unwrap().key,
+        "traffic"
+    );
+    // A dual-stack socket reports an IPv4 peer as IPv4-mapped IPv6.
+    assert_eq!(
+        plan.target_from(at("[::ffff:127.0.0.1]:5081")).unwrap().key,
+        "yimin"
+    );
+    assert!(plan.target_from(at("127.0.0.1:5070")).is_none());
+    assert!(plan.target_from(at("127.0.0.2:5071")).is_none());
+}
+
+/// The embedded plan with `[targets.<key>]`'s `from` replaced once by `to`.
+fn edit_target(key: &str, from: &str, to: &str) -> String {
+    let header = format!("[targets.{key}]\n");
+    let start = EMBEDDED
+        .find(&header)
+        .unwrap_or_else(|| panic!("no {header}"));
+    let end = EMBEDDED[start + 1..]
+        .find("\n[")
+        .map_or(EMBEDDED.len(), |e| start + 1 + e);
+    let table = &EMBEDDED[start..end];
+    assert_eq!(
+        table.matches(from).count(),
+        1,
+        "{from:?} must occur once in {key}"
+    );
+    format!(
+        "{}{}{}",
+        &EMBEDDED[..start],
+        table.replacen(from, to, 1),
+        &EMBEDDED[end..]
+    )
+}
+
+#[test]
+fn target_settings_resolve() {
+    let plan = ok(&edit_target(
+        "renshe",
+        "uri = \"sip:12333@127.0.0.1:5071\"",
+        "uri = \"sip:12333@10.20.0.5;transport=udp\"\nticket_url = \"http://10.20.0.6:8080/tickets\"\n\
+         inbound_priority = 5\nring_timeout = \"45s\"",
+    ));
+    let t = plan.target("renshe").unwrap();
+    assert_eq!(t.uri.as_deref(), Some("sip:12333@10.20.0.5;transport=udp"));
+    assert_eq!(t.trunk_addr, Some("10.20.0.5:5060".parse().unwrap()));
+    assert_eq!(
+        t.ticket_url.as_deref(),
+        Some("http://10.20.0.6:8080/tickets")
+    );
+    assert_eq!(t.inbound_priority, 5);
+    assert_eq!(t.ring_timeout, Duration::from_secs(45));
+    assert_eq!(
+        plan.target_from("10.20.0.5:5060".parse().unwrap())
+            .unwrap()
+            .key,
+        "renshe"
+    );
+    // A host name is dialled, but calls from it cannot be recognised by address.
+    let plan = ok(&edit_target(
+        "renshe",
+        "127.0.0.1:5071",
+        "sbc.example.org:5071",
+    ));
+    assert_eq!(plan.target("renshe").unwrap().trunk_addr, None);
+    // [transfers] sets the default ring timeout and the keys; skill is optional.
+    let plan = ok(&edit(
+        "ring_timeout = \"30s\"        #",
+        "ring_timeout = \"20s\"        #",
+    )
+    .replacen("start = \"*2\"", "start = \"*72\"", 1)
+    .replacen("skill = \"legal\"\n", "", 1));
+    assert!(plan
+        .targets
+        .iter()
+        .all(|t| t.ring_timeout == Duration::from_secs(20)));
+    assert_eq!(plan.transfers.start, "*72");
+    assert_eq!(plan.target("experts").unwrap().skill, None);
+    // Without [transfers] the defaults apply.
+    let text = strip_tables(EMBEDDED, &["[transfers]"]);
+    assert_eq!(ok(&text).transfers, config::zhengzhou().transfers);
+    // Several targets behind one trunk (one carrier SBC for the emergency lines).
+    let text = EMBEDDED.replacen("127.0.0.1:5092", "127.0.0.1:5091", 1);
+    let plan = ok(&text);
+    assert_eq!(
+        plan.target_from("127.0.0.1:5091".parse().unwrap())
+            .unwrap()
+            .key,
+        "police"
+    );
+}
+
+#[test]
+fn target_codes_must_be_short_and_unique() {
+    let text = edit_target("gongjijin", "code = \"2\"", "code = \"1\"");
+    assert_one(
+        &err(&text),
+        line(&text, "code = \"1\"\nuri = \"sip:12329"),
+        "targets.gongjijin.code",
+        &format!(
+            "code 1 is also targets.renshe's (line {})",
+            line(&text, "code = \"1\"")
+        ),
+    );
+    let text = edit_target("gongjijin", "code = \"2\"", "code = \"1234\"");
+    assert_one(
+        &err(&text),
+        line(&text, "code = \"1234\""),
+        "targets.gongjijin.code",
+        "code \"1234\" must be 1 to 3 digits (a seat keys *2, the code, #)",
+    );
+    let text = edit_target("gongjijin", "code = \"2\"", "code = \"*2\"");
+    assert_one(
+        &err(&text),
+        line(&text, "code = \"*2\""),
+        "targets.gongjijin.code",
+        "code \"*2\" must be 1 to 3 digits",
+    );
+    // 119 is fire's number and code: both clashes are reported.
+    let text = edit_target("gongjijin", "code = \"2\"", "code = \"119\"");
+    let e = err(&text);
+    assert_eq!(e.problems().len(), 2, "{e}");
+    assert_has(
+        &e,
+        line(&text, "code = \"119\"\nuri = \"sip:12329"),
+        "targets.gongjijin.code",
+        &format!(
+            "code 119 is also the number of targets.fire (line {}); a target is looked up by \
+             number before code",
+            line(&text, "number = \"119\"")
+        ),
+    );
+    assert_has(
+        &e,
+        line(&text, "code = \"119\"\nuri = \"sip:119@"),
+        "targets.fire.code",
+        "code 119 is also targets.gongjijin's (line",
+    );
+    let text = edit_target("gongjijin", "code = \"2\"\n", "");
+    assert_one(
+        &err(&text),
+        line(&text, "[targets.gongjijin]"),
+        "targets.gongjijin.code",
+        "required key is missing",
+    );
+}
+
+#[test]
+fn trunk_targets_need_a_sip_uri() {
+    let text = edit_target("yancao", "uri = \"sip:12313@127.0.0.1:5083\"\n", "");
+    assert_one(
+        &err(&text),
+        line(&text, "[targets.yancao]"),
+        "targets.yancao.uri",
+        "a target of kind sub_center needs uri, the SIP URI its trunk is dialled at",
+    );
+    let text = edit_target("police", "uri = \"sip:110@127.0.0.1:5091\"\n", "");
+    assert_one(
+        &err(&text),
+        line(&text, "[targets.police]"),
+        "targets.police.uri",
+        "a target of kind emergency needs uri",
+    );
+    for (bad, message) in [
+        ("http://x", "\"http://x\" is not a sip: URI; write e.g."),
+        ("sip:", "SIP URI \"sip:\" has no host"),
+        (
+            "sip:12333@10.0.0.5:0",
+            "SIP URI \"sip:12333@10.0.0.5:0\" has port \"0\"",
+        ),
+        (
+            "sip:12333@10.0.0.5:65536",
+            "SIP URI \"sip:12333@10.0.0.5:65536\" has port",
+        ),
+        (
+            "tel:12333",
+            "\"tel:12333\" is not a sip: URI (sips: and tel:",
+        ),
+    ] {
+        let text = edit_target(
+            "renshe",
+            "uri = \"sip:12333@127.0.0.1:5071\"",
+            &format!("uri = \"{bad}\""),
+        );
+        assert_one(
+            &err(&text),
+            line_after(&text, "[targets.renshe]", "uri = "),
+            "targets.renshe.uri",
+            message,
+        );
+    }
+}
+
+#[test]
+fn expert_pool_targets_take_a_pool_not_a_uri() {
+    let text = edit_target("experts", "pool = \"intake\"\n", "");
+    assert_one(
+        &err(&text),
+        line(&text, "[targets.experts]"),
+        "targets.experts.pool",
+        "an expert_pool target needs pool",
+    );
+    let text = edit_target("experts", "pool = \"intake\"", "pool = \"experts\"");
+    assert_one(
+        &err(&text),
+        line(&text, "pool = \"experts\""),
+        "targets.experts.pool",
+        "unknown pool \"experts\"; pools are intake, support, surge, expert, leader",
+    );
+    let text = edit_target("experts", "pool = \"intake\"", "pool = \"leader\"");
+    assert_one(
+        &err(&text),
+        line(&text, "pool = \"leader\""),
+        "targets.experts.pool",
+        "pool leader has no seats",
+    );
+    let text = edit_target("experts", "skill = \"legal\"", "skill = \"law\"");
+    assert_one(
+        &err(&text),
+        line(&text, "skill = \"law\""),
+        "targets.experts.skill",
+        "unknown topic \"law\"; topics are general, legal",
+    );
+    let text = edit_target(
+        "experts",
+        "pool = \"intake\"",
+        "pool = \"intake\"\nuri = \"sip:9000@127.0.0.1:5099\"",
+    );
+    assert_one(
+        &err(&text),
+        line(&text, "uri = \"sip:9000"),
+        "targets.experts.uri",
+        "an expert_pool target is this platform's own seats; it takes no uri",
+    );
+    let text = edit_target(
+        "experts",
+        "pool = \"intake\"",
+        "pool = \"intake\"\ninbound_priority = 3",
+    );
+    assert_one(
+        &err(&text),
+        line(&text, "inbound_priority = 3"),
+        "targets.experts.inbound_priority",
+        "an expert_pool target has no trunk",
+    );
+    let text = edit_target("renshe", "code = \"1\"", "code = \"1\"\npool = \"intake\"");
+    assert_one(
+        &err(&text),
+        line(&text, "pool = \"intake\"\nuri"),
+        "targets.renshe.pool",
+        "only an expert_pool target takes a pool",
+    );
+    let text = edit_target("renshe", "code = \"1\"", "code = \"1\"\nskill = \"人社\"");
+    assert_one(
+        &err(&text),
+        line(&text, "skill = \"人社\""),
+        "targets.renshe.skill",
+        "only an expert_pool target takes a skill",
+    );
+}
+
+#[test]
+fn ticket_urls_priorities_and_ring_timeouts() {
+    let text = edit_target(
+        "renshe",
+        "# ticket_url = \"http://10.20.0.6:8080/tickets\"",
+        "ticket_url = \"https://10.20.0.6/tickets\"",
+    );
+    assert_one(
+        &err(&text),
+        line_after(&text, "[targets.renshe]", "ticket_url = "),
+        "targets.renshe.ticket_url",
+        "\"https://10.20.0.6/tickets\": https is not supported; use an http:// endpoint or a \
+         TLS-terminating proxy",
+    );
+    let text = edit_target(
+        "renshe",
+        "# ticket_url = \"http://10.20.0.6:8080/tickets\"",
+        "ticket_url = \"10.20.0.6/tickets\"",
+    );
+    assert_one(
+        &err(&text),
+        line_after(&text, "[targets.renshe]", "ticket_url = "),
+        "targets.renshe.ticket_url",
+        "\"10.20.0.6/tickets\" is not an http:// URL",
+    );
+    let text = edit_target(
+        "renshe",
+        "code = \"1\"",
+        "code = \"1\"\ninbound_priority = 256",
+    );
+    assert_one(
+        &err(&text),
+        line(&text, "inbound_priority = 256"),
+        "targets.renshe.inbound_priority",
+        "invalid value: integer `256`, expected u8",
+    );
+    let text = edit_target(
+        "renshe",
+        "code = \"1\"",
+        "code = \"1\"\nring_timeout = \"0s\"",
+    );
+    assert_one(
+        &err(&text),
+        line(&text, "ring_timeout = \"0s\""),
+        "targets.renshe.ring_timeout",
+        "must be more than 0s, or leave it out for transfers.ring_timeout",
+    );
+    // Two targets on one trunk must agree on the priority of calls from it.
+    let text = EMBEDDED
+        .replacen("127.0.0.1:5072", "127.0.0.1:5071", 1)
+        .replacen("code = \"2\"", "code = \"2\"\ninbound_priority = 4", 1);
+    assert_one(
+        &err(&text),
+        line(&text, "inbound_priority = 4"),
+        "targets.gongjijin.inbound_priority",
+        &format!(
+            "trunk 127.0.0.1:5071 is also targets.renshe's (line {}), with inbound_priority 0, \
+             not 4",
+            line(&text, "[targets.renshe]")
+        ),
+    );
+}
+
+#[test]
+fn transfer_keys_clashing() {
+    let text = edit("complete = \"*3\"", "complete = \"*2\"");
+    assert_one(
+        &err(&text),
+        line(&text, "complete = "),
+        "transfers.complete",
+        &format!(
+            "transfer key *2 is also transfers.start (line {})",
+            line(&text, "start = \"*2\"")
+        ),
+    );
+    let text = edit("cancel = \"*4\"", "cancel = \"*11\"");
+    assert_one(
+        &err(&text),
+        line(&text, "cancel = "),
+        "transfers.cancel",
+        &format!(
+            "transfer key *11 is also features.ready (line {})",
+            line(&text, "ready = \"*11\"")
+        ),
+    );
+    let text = edit("cancel = \"*4\"", "cancel = \"*21\"");
+    assert_one(
+        &err(&text),
+        line(&text, "cancel = "),
+        "transfers.cancel",
+        "transfer key *21 and transfers.start (*2 (line",
+    );
+    let text = edit("start = \"*2\"", "start = \"*8\"");
+    assert_one(
+        &err(&text),
+        line(&text, "start = "),
+        "transfers.start",
+        "transfer key *8 and the survey key *8 begin alike",
+    );
+    let text = edit("start = \"*2\"", "start = \"2\"");
+    assert_one(
+        &err(&text),
+        line(&text, "start = "),
+        "transfers.start",
+        "transfer key \"2\" must start with *",
+    );
+    let text = edit("start = \"*2\"", "start = \"*2a\"");
+    assert_one(
+        &err(&text),
+        line(&text, "start = "),
+        "transfers.start",
+        "transfer key \"*2a\" may hold only digits, * and #",
+    );
+    let text = edit(
+        "ring_timeout = \"30s\"        #",
+        "ring_timeout = \"0s\"        #",
+    );
+    assert_one(
+        &err(&text),
+        line(&text, "ring_timeout = \"0s\""),
+        "transfers.ring_timeout",
+        "must be more than 0s",
+    );
+    let text = edit("cancel = \"*4\"", "cancel = \"*4\"\nabort = \"*5\"");
+    assert_one(
+        &err(&text),
+        line(&text, "abort"),
+        "transfers.abort",
+        "unknown field `abort`",
+    );
 }
 
 #[test]
@@ -198,6 +664,9 @@ fn shipped_file_loads_and_is_summarised() {
         "support    51",
         "surge      25",
         "targets    15",
+        "  sub-platform: 1=12333 2=12329",
+        "  emergency: 110=110 119=119 120=120 122=122",
+        "  keys: *2 <code> # to transfer, *3 complete, *4 cancel; ring 30s unless set",
         "reserved places 100",
         "media    RTP ports 20000-29999 on the SIP listen address, hang up after 1m without \
          RTP; 52 prompts (embedded deploy/prompts); survey on (answer within 10s)",
@@ -328,7 +797,7 @@ fn unknown_keys_are_refused_with_file_line_and_key() {
     );
     assert_one(
         &err(&text),
-        line(&text, "url = "),
+        line_after(&text, "[targets.experts]", "url = "),
         "targets.experts.url",
         "unknown field `url`",
     );
@@ -385,8 +854,8 @@ fn bad_types_name_line_and_key() {
         "unknown variant `fastest`, expected one of `longest_idle`",
     );
     let text = edit(
-        "kind = \"emergency\"\n\n[targets.fire]",
-        "kind = \"urgent\"\n\n[targets.fire]",
+        "kind = \"emergency\"\ncode = \"110\"",
+        "kind = \"urgent\"\ncode = \"110\"",
     );
     assert_one(
         &err(&text),
@@ -642,7 +1111,10 @@ fn target_numbers_clashing_with_lines_seats_or_features() {
     let text = edit("number = \"122\"", "number = \"120\"");
     assert_one(
         &err(&text),
-        line(&text, "number = \"120\"\nkind = \"emergency\"\n\n# The"),
+        line(
+            &text,
+            "number = \"120\"\nkind = \"emergency\"\ncode = \"122\"",
+        ),
         "targets.traffic.number",
         "number 120 is also targets.ambulance",
     );
@@ -652,7 +1124,7 @@ fn target_numbers_clashing_with_lines_seats_or_features() {
     );
     assert_one(
         &err(&text),
-        line(&text, "uri = "),
+        line_after(&text, "[targets.experts]", "uri = "),
         "targets.experts.uri",
         "an expert_pool target is this platform's own seats",
     );

@@ -11,22 +11,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-fn ready(gw: &Gateway, seat: &str) {
-    let (status, body) = http(
-        gw.http,
-        "POST",
-        &format!("/api/v1/seats/{seat}/state"),
-        Some(r#"{"state":"ready"}"#),
-    );
-    assert_eq!(status, 200, "seat {seat} ready: {body}");
-}
-
-fn metrics(gw: &Gateway) -> String {
-    let (status, body) = http(gw.http, "GET", "/metrics", None);
-    assert_eq!(status, 200);
-    body
-}
-
 /// RTP packets in a pcap file (classic format, Ethernet, one UDP datagram per record).
 fn pcap_packets(path: &str) -> usize {
     let d = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
@@ -66,18 +50,6 @@ fn calls(gw: &Gateway) -> Vec<(String, Option<i64>, Option<i64>)> {
         .expect("query")
         .collect::<Result<_, _>>()
         .expect("rows")
-}
-
-/// Wait until `f` holds (checked every 100 ms) or panic with `what`.
-fn eventually(within: Duration, what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if f() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("not within {within:?}: {what}");
 }
 
 #[test]
@@ -205,59 +177,6 @@ fn a_survey_left_unanswered_is_stored_as_none_after_the_timeout() {
         started.elapsed() >= Duration::from_secs(10),
         "the timeout was waited for"
     );
-}
-
-/// A minimal SIP caller on a raw socket: INVITE with PCMA only from `media`'s port.
-fn invite(sip: &UdpSocket, gw_port: u16, media_port: u16, dialed: &str, tag: &str) -> String {
-    let local = sip.local_addr().unwrap().port();
-    let sdp = format!(
-        "v=0\r\no=raw 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
-         m=audio {media_port} RTP/AVP 8 101\r\na=rtpmap:8 PCMA/8000\r\n\
-         a=rtpmap:101 telephone-event/8000\r\n"
-    );
-    format!(
-        "INVITE sip:{dialed}@127.0.0.1:{gw_port} SIP/2.0\r\n\
-         Via: SIP/2.0/UDP 127.0.0.1:{local};branch=z9hG4bK-{tag}\r\n\
-         From: <sip:raw@127.0.0.1:{local}>;tag={tag}\r\n\
-         To: <sip:{dialed}@127.0.0.1:{gw_port}>\r\n\
-         Call-ID: {tag}@raw\r\nCSeq: 1 INVITE\r\n\
-         Contact: <sip:raw@127.0.0.1:{local}>\r\nMax-Forwards: 70\r\n\
-         Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
-        sdp.len()
-    )
-}
-
-fn cancel(sip: &UdpSocket, gw_port: u16, dialed: &str, tag: &str) -> String {
-    let local = sip.local_addr().unwrap().port();
-    format!(
-        "CANCEL sip:{dialed}@127.0.0.1:{gw_port} SIP/2.0\r\n\
-         Via: SIP/2.0/UDP 127.0.0.1:{local};branch=z9hG4bK-{tag}\r\n\
-         From: <sip:raw@127.0.0.1:{local}>;tag={tag}\r\n\
-         To: <sip:{dialed}@127.0.0.1:{gw_port}>\r\n\
-         Call-ID: {tag}@raw\r\nCSeq: 1 CANCEL\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
-    )
-}
-
-/// Receive SIP messages until one has status `want`; returns it.
-fn until_status(sip: &UdpSocket, want: u16, within: Duration) -> String {
-    until_reply(sip, want, "", within)
-}
-
-/// Receive SIP messages until a response `want` whose CSeq names `method` ("" for any).
-fn until_reply(sip: &UdpSocket, want: u16, method: &str, within: Duration) -> String {
-    let deadline = Instant::now() + within;
-    let mut buf = [0u8; 65_535];
-    while Instant::now() < deadline {
-        sip.set_read_timeout(Some(Duration::from_millis(200)))
-            .unwrap();
-        if let Ok((n, _)) = sip.recv_from(&mut buf) {
-            let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
-            if status_code(&msg) == Some(want) && header(&msg, "CSeq").ends_with(method) {
-                return msg;
-            }
-        }
-    }
-    panic!("no {want} within {within:?}");
 }
 
 #[test]
@@ -549,16 +468,6 @@ fn a_call_whose_legs_send_no_rtp_is_hung_up_and_recorded() {
     assert!(gw.alive());
 }
 
-/// The header value of `name` in a SIP message.
-fn header<'a>(msg: &'a str, name: &str) -> &'a str {
-    msg.lines()
-        .find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
-        })
-        .unwrap_or_default()
-}
-
 #[test]
 fn a_key_sent_by_sip_info_is_carried_on_as_rfc4733_events() {
     let dir = TestDir::new("media_info");
@@ -654,23 +563,6 @@ fn a_key_sent_by_sip_info_is_carried_on_as_rfc4733_events() {
         metric(&text, "hotline_dtmf_digits_total", &[]) >= 1.0,
         "{text}"
     );
-}
-
-/// Receive SIP messages until a request `method`; returns it.
-fn until_request(sip: &UdpSocket, method: &str, within: Duration) -> String {
-    let deadline = Instant::now() + within;
-    let mut buf = [0u8; 65_535];
-    while Instant::now() < deadline {
-        sip.set_read_timeout(Some(Duration::from_millis(200)))
-            .unwrap();
-        if let Ok((n, _)) = sip.recv_from(&mut buf) {
-            let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
-            if msg.starts_with(&format!("{method} ")) {
-                return msg;
-            }
-        }
-    }
-    panic!("no {method} within {within:?}");
 }
 
 #[test]

@@ -29,8 +29,9 @@ pub enum MediaOrder {
     Open {
         /// Gateway call id.
         call: u64,
-        /// Which leg.
-        side: Side,
+        /// Which leg of the media plane's call: 0 the caller, 1 the seat, 2 a transfer
+        /// target (which stays 2 when it takes the seat's place).
+        leg: u8,
         /// Our RTP port for the leg.
         port: u16,
         /// The leg's codec.
@@ -42,8 +43,9 @@ pub enum MediaOrder {
     Update {
         /// Gateway call id.
         call: u64,
-        /// Which leg.
-        side: Side,
+        /// Which leg of the media plane's call: 0 the caller, 1 the seat, 2 a transfer
+        /// target (which stays 2 when it takes the seat's place).
+        leg: u8,
         /// The leg's codec.
         choice: Choice,
         /// The leg's RTP address.
@@ -58,8 +60,9 @@ pub enum MediaOrder {
     CloseLeg {
         /// Gateway call id.
         call: u64,
-        /// Which leg.
-        side: Side,
+        /// Which leg of the media plane's call: 0 the caller, 1 the seat, 2 a transfer
+        /// target (which stays 2 when it takes the seat's place).
+        leg: u8,
     },
     /// The call is over: close every leg.
     Close {
@@ -87,9 +90,14 @@ impl AnchorError {
     }
 }
 
+/// The media plane's leg number of a transfer target.
+pub const TARGET_LEG: u8 = 2;
+
 /// One leg's anchor.
 #[derive(Debug, Clone)]
 pub(super) struct LegMedia {
+    /// The media plane's leg number (see [`MediaOrder`]).
+    number: u8,
     pub(super) port: u16,
     pub(super) choice: Choice,
     origin: Origin,
@@ -102,7 +110,8 @@ pub(super) struct LegMedia {
 /// The anchors of one call.
 #[derive(Debug, Clone, Default)]
 pub(super) struct CallMedia {
-    legs: [Option<LegMedia>; 2],
+    /// Caller, seat, transfer target (while the transfer is pending).
+    legs: [Option<LegMedia>; 3],
     /// The caller's INVITE came without SDP: our 200 carries an offer, the ACK the answer.
     pub(super) late_offer: bool,
     /// The caller has our SDP in a 183 and hears the platform's media while it waits.
@@ -217,10 +226,11 @@ impl Anchor {
         }
     }
 
-    fn new_leg(&mut self, choice: Choice) -> Result<LegMedia, AnchorError> {
+    fn new_leg(&mut self, number: u8, choice: Choice) -> Result<LegMedia, AnchorError> {
         let port = self.ports.take().ok_or(AnchorError::NoPort)?;
         self.sessions += 1;
         Ok(LegMedia {
+            number,
             port,
             choice,
             origin: Origin::new(self.sessions, self.config.address),
@@ -247,11 +257,11 @@ impl Anchor {
                 (default_choice(), None, None)
             }
         };
-        let mut leg = self.new_leg(choice)?;
+        let mut leg = self.new_leg(0, choice)?;
         leg.pending_offer = offer;
         self.orders.push_back(MediaOrder::Open {
             call,
-            side: Side::Caller,
+            leg: 0,
             port: leg.port,
             choice,
             remote,
@@ -285,11 +295,11 @@ impl Anchor {
         } else {
             Offer::exactly(&choice)
         };
-        let mut leg = self.new_leg(choice)?;
+        let mut leg = self.new_leg(1, choice)?;
         let body = sdp::offer(&spec, self.ours(leg.port), &mut leg.origin);
         self.orders.push_back(MediaOrder::Open {
             call,
-            side: Side::Seat,
+            leg: 1,
             port: leg.port,
             choice,
             remote: None,
@@ -302,10 +312,72 @@ impl Anchor {
 
     /// Drop one leg's anchor.
     pub(super) fn close_leg(&mut self, call: u64, media: &mut CallMedia, side: Side) {
-        if let Some(leg) = media.legs[side.index()].take() {
+        self.close_slot(call, media, side.index());
+    }
+
+    fn close_slot(&mut self, call: u64, media: &mut CallMedia, slot: usize) {
+        if let Some(leg) = media.legs[slot].take() {
             self.ports.give_back(leg.port);
-            self.orders.push_back(MediaOrder::CloseLeg { call, side });
+            self.orders.push_back(MediaOrder::CloseLeg {
+                call,
+                leg: leg.number,
+            });
         }
+    }
+
+    /// A transfer target's leg: our offer with exactly the caller's codec.
+    pub(super) fn open_target(
+        &mut self,
+        call: u64,
+        media: &mut CallMedia,
+    ) -> Result<Vec<u8>, AnchorError> {
+        let choice = media
+            .leg(Side::Caller)
+            .map_or_else(default_choice, |l| l.choice);
+        let mut leg = self.new_leg(TARGET_LEG, choice)?;
+        let body = sdp::offer(
+            &Offer::exactly(&choice),
+            self.ours(leg.port),
+            &mut leg.origin,
+        );
+        self.orders.push_back(MediaOrder::Open {
+            call,
+            leg: TARGET_LEG,
+            port: leg.port,
+            choice,
+            remote: None,
+        });
+        if let Some(old) = media.legs[2].replace(leg) {
+            self.ports.give_back(old.port);
+        }
+        Ok(body)
+    }
+
+    /// The target answered our offer.
+    pub(super) fn target_answered(
+        &mut self,
+        call: u64,
+        media: &mut CallMedia,
+        body: Option<&(String, Vec<u8>)>,
+    ) {
+        if let Some(session) = body
+            .filter(|(t, _)| is_sdp(t))
+            .and_then(|(_, b)| Session::parse(b).ok())
+        {
+            self.learn_slot(call, media, 2, &session);
+        }
+    }
+
+    /// The transfer is dropped: close the target's leg.
+    pub(super) fn close_target(&mut self, call: u64, media: &mut CallMedia) {
+        self.close_slot(call, media, 2);
+    }
+
+    /// The transfer completes: the seat's leg closes and the target's takes its place (its
+    /// leg number stays [`TARGET_LEG`]).
+    pub(super) fn promote_target(&mut self, call: u64, media: &mut CallMedia) {
+        self.close_slot(call, media, Side::Seat.index());
+        media.legs[Side::Seat.index()] = media.legs[2].take();
     }
 
     /// The call is over.
@@ -365,7 +437,11 @@ impl Anchor {
 
     /// SDP from `side` about its own media: codec, address, direction.
     fn learn(&mut self, call: u64, media: &mut CallMedia, side: Side, session: &Session) {
-        let Some(leg) = media.legs[side.index()].as_mut() else {
+        self.learn_slot(call, media, side.index(), session);
+    }
+
+    fn learn_slot(&mut self, call: u64, media: &mut CallMedia, slot: usize, session: &Session) {
+        let Some(leg) = media.legs[slot].as_mut() else {
             return;
         };
         if let Ok(choice) = sdp::choose(session, CARRIED) {
@@ -373,7 +449,7 @@ impl Anchor {
         }
         self.orders.push_back(MediaOrder::Update {
             call,
-            side,
+            leg: leg.number,
             choice: leg.choice,
             remote: remote_of(session),
             sends: sends(session),
@@ -506,7 +582,7 @@ mod tests {
         assert!(matches!(
             a.poll(),
             Some(MediaOrder::Open {
-                side: Side::Seat,
+                leg: 1,
                 port: 20002,
                 remote: None,
                 ..
@@ -518,7 +594,7 @@ mod tests {
         assert_eq!(again.as_deref(), Some(answer.as_bytes()));
         assert!(matches!(
             a.poll(),
-            Some(MediaOrder::Update { side: Side::Seat, remote: Some(r), sends: true, .. }) if r.port() == 5000
+            Some(MediaOrder::Update { leg: 1, remote: Some(r), sends: true, .. }) if r.port() == 5000
         ));
     }
 

@@ -127,7 +127,7 @@ pub(super) enum ClientPurpose {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum CallState {
+pub(super) enum CallState {
     /// The caller waits (ringback sent or not) for the platform to offer a seat.
     Held,
     /// The seat's phone is being rung.
@@ -140,19 +140,19 @@ enum CallState {
 
 /// The seat-side INVITE while it is unresolved.
 #[derive(Debug, Clone)]
-struct SeatInvite {
+pub(super) struct SeatInvite {
     /// The client transaction, dropped if the seat never answers our CANCEL (§9.1).
-    client_tx: u64,
-    branch: String,
-    uri: String,
-    to: String,
-    got_provisional: bool,
-    cancel_pending: bool,
+    pub(super) client_tx: u64,
+    pub(super) branch: String,
+    pub(super) uri: String,
+    pub(super) to: String,
+    pub(super) got_provisional: bool,
+    pub(super) cancel_pending: bool,
 }
 
 /// A 2xx we sent on one leg that still waits for its ACK.
 #[derive(Debug, Clone, Copy)]
-struct AwaitAck {
+pub(super) struct AwaitAck {
     server_tx: u64,
     /// Late offer: when the ACK arrives, its body (the SDP answer) is carried in the ACK we
     /// owe the other leg for this CSeq.
@@ -164,27 +164,49 @@ struct AwaitAck {
 pub(super) struct Call {
     pub(super) a: Dialog,
     pub(super) b: Dialog,
-    seat: String,
-    state: CallState,
-    a_invite_tx: u64,
-    seat_invite: Option<SeatInvite>,
+    pub(super) seat: String,
+    pub(super) state: CallState,
+    pub(super) a_invite_tx: u64,
+    pub(super) seat_invite: Option<SeatInvite>,
     /// ACKs we sent for 2xx responses on each leg, re-sent when the 2xx is retransmitted.
-    acks_sent: [Option<(u32, Bytes)>; 2],
-    awaiting_ack: [Option<AwaitAck>; 2],
+    pub(super) acks_sent: [Option<(u32, Bytes)>; 2],
+    pub(super) awaiting_ack: [Option<AwaitAck>; 2],
     /// The platform decides the seat ([`RouteDecision::Hold`]): a failed seat attempt returns
     /// the call to `Held` instead of ending it.
-    managed: bool,
+    pub(super) managed: bool,
     /// The ring timer of the current seat attempt; earlier attempts' timers are stale.
-    ring_deadline: Option<Instant>,
+    pub(super) ring_deadline: Option<Instant>,
     /// When the caller's ringback (180) is next repeated (RFC 3261 §13.3.1.1: every minute).
-    refresh_at: Option<Instant>,
+    pub(super) refresh_at: Option<Instant>,
     /// The call's media anchors, when the gateway anchors media.
-    media: Option<CallMedia>,
+    pub(super) media: Option<CallMedia>,
     /// When the seat hangs up, keep the caller (for the survey) instead of hanging up.
-    keep_caller: bool,
+    pub(super) keep_caller: bool,
+    /// A transfer target's leg: the call it was dialled for ([`Gateway::dial_target`]).
+    pub(super) parent: Option<u64>,
 }
 
 impl Call {
+    /// A call with these legs, held, before any seat.
+    pub(super) fn new(a: Dialog, b: Dialog, a_invite_tx: u64) -> Self {
+        Self {
+            a,
+            b,
+            seat: String::new(),
+            state: CallState::Held,
+            a_invite_tx,
+            seat_invite: None,
+            acks_sent: [None, None],
+            awaiting_ack: [None, None],
+            managed: false,
+            ring_deadline: None,
+            refresh_at: None,
+            media: None,
+            keep_caller: false,
+            parent: None,
+        }
+    }
+
     fn leg(&self, side: Side) -> &Dialog {
         match side {
             Side::Caller => &self.a,
@@ -306,7 +328,7 @@ fn dtmf_info(content_type: &str, body: &[u8]) -> Option<char> {
 const RINGBACK_REPEAT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// The seat leg of a call with no seat yet: never sent on, never in the dialog index.
-fn placeholder_leg(peer: Peer) -> Dialog {
+pub(super) fn placeholder_leg(peer: Peer) -> Dialog {
     Dialog {
         call_id: String::new(),
         local_tag: String::new(),
@@ -460,6 +482,7 @@ impl<R: Router> Gateway<R> {
                 refresh_at: None,
                 media,
                 keep_caller: false,
+                parent: None,
             },
         );
         self.stats.calls_started += 1;
@@ -716,6 +739,12 @@ impl<R: Router> Gateway<R> {
     /// for an unknown number, 480 when the queue's maximum wait passes); a ringing seat is
     /// cancelled. Returns false if the call is unknown or already answered.
     pub fn reject(&mut self, now: Instant, call_id: u64, status: u16, reason: &str) -> bool {
+        let done = self.reject_now(now, call_id, status, reason);
+        self.drop_orphaned_targets(now);
+        done
+    }
+
+    fn reject_now(&mut self, now: Instant, call_id: u64, status: u16, reason: &str) -> bool {
         let Some(call) = self.calls.get(&call_id) else {
             return false;
         };
@@ -782,6 +811,12 @@ impl<R: Router> Gateway<R> {
     /// caller; the call ends with [`EndCause::Completed`]. Returns false if there is no such
     /// answered call.
     pub fn hang_up_locally(&mut self, now: Instant, call_id: u64) -> bool {
+        let done = self.hang_up_locally_now(now, call_id);
+        self.drop_orphaned_targets(now);
+        done
+    }
+
+    fn hang_up_locally_now(&mut self, now: Instant, call_id: u64) -> bool {
         let local = self
             .calls
             .get(&call_id)
@@ -858,6 +893,7 @@ impl<R: Router> Gateway<R> {
                 refresh_at: None,
                 media: None,
                 keep_caller: false,
+                parent: None,
             },
         );
         if can_cancel {
@@ -886,12 +922,21 @@ impl<R: Router> Gateway<R> {
                     call.b.remote_tag.clone_from(&resp.to_tag);
                 }
                 let mut cancel_now = false;
+                let mut first_provisional_seen = true;
                 if let Some(inv) = call.seat_invite.as_mut() {
+                    first_provisional_seen = inv.got_provisional;
                     inv.got_provisional = true;
                     cancel_now = inv.cancel_pending;
                 }
                 if cancel_now {
                     self.send_cancel(now, call_id);
+                    return;
+                }
+                if let Some(parent) = call.parent {
+                    if call.state == CallState::Ringing && !first_provisional_seen {
+                        self.events
+                            .push_back(Event::TransferRinging { call: parent });
+                    }
                     return;
                 }
                 if call.state == CallState::Ringing {
@@ -933,6 +978,12 @@ impl<R: Router> Gateway<R> {
             _ => {
                 let status = resp.status;
                 let ending = call.state == CallState::Ending;
+                if call.parent.is_some() && call.state == CallState::Ringing {
+                    call.seat_invite = None;
+                    self.target_gone(call_id, Some(SeatFailure::Refused(status)));
+                    self.remove_call(call_id);
+                    return;
+                }
                 if call.managed && call.state == CallState::Ringing {
                     self.seat_attempt_failed(call_id, SeatFailure::Refused(status));
                     return;
@@ -977,6 +1028,10 @@ impl<R: Router> Gateway<R> {
             self.send_ack(now, call_id, Side::Seat, 1, None);
             self.send_bye(now, call_id, Side::Seat);
             self.remove_call(call_id);
+            return;
+        }
+        if call.parent.is_some() {
+            self.target_answered(now, call_id, response_body(resp));
             return;
         }
         call.state = CallState::Answered;
@@ -1135,6 +1190,11 @@ impl<R: Router> Gateway<R> {
         if call.ring_deadline != Some(at) || call.state != CallState::Ringing {
             return;
         }
+        if call.parent.is_some() {
+            self.target_gone(call_id, Some(SeatFailure::NoAnswer));
+            self.drop_target(now, call_id);
+            return;
+        }
         if call.managed {
             self.detach_ringing_seat(now, call_id);
             return;
@@ -1152,6 +1212,12 @@ impl<R: Router> Gateway<R> {
         let Some(call) = self.calls.get_mut(&call_id) else {
             return;
         };
+        if call.parent.is_some() && call.state == CallState::Ringing {
+            call.seat_invite = None;
+            self.target_gone(call_id, Some(SeatFailure::Unreachable));
+            self.remove_call(call_id);
+            return;
+        }
         if call.managed && call.state == CallState::Ringing {
             self.seat_attempt_failed(call_id, SeatFailure::Unreachable);
             return;
@@ -1242,7 +1308,10 @@ impl<R: Router> Gateway<R> {
             }
         };
         let (answered, local) = self.calls.get(&call_id).map_or((false, false), |c| {
-            (c.state == CallState::Answered, c.b.call_id.is_empty())
+            (
+                c.state == CallState::Answered,
+                c.b.call_id.is_empty() || c.parent.is_some(),
+            )
         });
         if !answered {
             self.respond(now, id, 491, "Request Pending", &[], None);
@@ -1397,9 +1466,17 @@ impl<R: Router> Gateway<R> {
         let Some(call) = self.calls.get(&call_id) else {
             return;
         };
+        let transfer_pending = self.transfer_of.contains_key(&call_id);
         match call.state {
+            CallState::Answered if call.parent.is_some() => {
+                // The target hung up before the transfer completed.
+                self.target_gone(call_id, None);
+                self.remove_call(call_id);
+            }
             CallState::Answered
-                if by == Side::Seat && call.keep_caller && !call.b.call_id.is_empty() =>
+                if by == Side::Seat
+                    && (call.keep_caller || transfer_pending)
+                    && !call.b.call_id.is_empty() =>
             {
                 self.detach_seat(call_id);
             }
@@ -1422,7 +1499,7 @@ impl<R: Router> Gateway<R> {
         }
     }
 
-    fn send_cancel(&mut self, now: Instant, call_id: u64) {
+    pub(super) fn send_cancel(&mut self, now: Instant, call_id: u64) {
         let Some(call) = self.calls.get_mut(&call_id) else {
             return;
         };
@@ -1483,7 +1560,7 @@ impl<R: Router> Gateway<R> {
         self.remove_call(call_id);
     }
 
-    fn send_bye(&mut self, now: Instant, call_id: u64, side: Side) {
+    pub(super) fn send_bye(&mut self, now: Instant, call_id: u64, side: Side) {
         let branch = self.ids.branch();
         let Some(call) = self.calls.get_mut(&call_id) else {
             return;
@@ -1514,7 +1591,7 @@ impl<R: Router> Gateway<R> {
     }
 
     /// ACK a 2xx on `side` (RFC 3261 §13.2.2.4): a new branch, the INVITE's CSeq number.
-    fn send_ack(
+    pub(super) fn send_ack(
         &mut self,
         _now: Instant,
         call_id: u64,
@@ -1577,6 +1654,12 @@ impl<R: Router> Gateway<R> {
     /// waiting, CANCEL to a ringing seat. The call ends with [`EndCause::Terminated`].
     /// Returns false if there is no such call.
     pub fn terminate(&mut self, now: Instant, call_id: u64) -> bool {
+        let done = self.end_now(now, call_id);
+        self.drop_orphaned_targets(now);
+        done
+    }
+
+    fn end_now(&mut self, now: Instant, call_id: u64) -> bool {
         let Some(call) = self.calls.get(&call_id) else {
             return false;
         };
@@ -1650,7 +1733,11 @@ impl<R: Router> Gateway<R> {
         });
     }
 
-    fn remove_call(&mut self, call_id: u64) {
+    pub(super) fn remove_call(&mut self, call_id: u64) {
+        if let Some(out) = self.transfer_of.remove(&call_id) {
+            // The call ended with a transfer under way: its target is dropped too.
+            self.orphans.push(out);
+        }
         if let Some(call) = self.calls.remove(&call_id) {
             self.dialogs.remove(&(call.a.call_id, call.a.local_tag));
             self.dialogs.remove(&(call.b.call_id, call.b.local_tag));

@@ -13,6 +13,7 @@
 mod anchor;
 mod call;
 mod ids;
+mod transfer;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -31,10 +32,11 @@ use crate::transaction::{
 use crate::validate::{self, Limits, ValidRequest, ValidResponse, Verdict};
 
 use anchor::Anchor;
-pub use anchor::{AnchorConfig, MediaOrder, PortPool, PortSource};
+pub use anchor::{AnchorConfig, MediaOrder, PortPool, PortSource, TARGET_LEG};
 use call::{Call, ClientPurpose};
 pub use call::{EndCause, OfferError, SeatFailure, Side};
 use ids::Ids;
+pub use transfer::{Dial, TransferError};
 
 /// Settings of the gateway core.
 #[derive(Debug, Clone)]
@@ -120,6 +122,29 @@ pub enum Event {
         call: u64,
         /// The seat that left.
         seat: String,
+    },
+    /// The transfer target of this call is ringing.
+    TransferRinging {
+        /// The call being transferred.
+        call: u64,
+    },
+    /// The transfer target answered; complete or cancel the transfer.
+    TransferAnswered {
+        /// The call being transferred.
+        call: u64,
+    },
+    /// The transfer target could not be reached, refused or did not answer; caller and seat
+    /// are as they were.
+    TransferFailed {
+        /// The call being transferred.
+        call: u64,
+        /// Why.
+        why: SeatFailure,
+    },
+    /// The transfer target hung up before the transfer completed.
+    TransferEnded {
+        /// The call being transferred.
+        call: u64,
     },
     /// A key pressed, carried in a SIP INFO (`application/dtmf-relay` or `application/dtmf`).
     Dtmf {
@@ -270,6 +295,10 @@ pub struct Gateway<R> {
     events: VecDeque<Event>,
     stats: Stats,
     anchor: Option<Anchor>,
+    /// A call → the entry of its transfer target's leg.
+    transfer_of: HashMap<u64, u64>,
+    /// Target legs of calls that ended, to drop once `now` is known.
+    orphans: Vec<u64>,
 }
 
 impl<R: Router> Gateway<R> {
@@ -293,6 +322,8 @@ impl<R: Router> Gateway<R> {
             events: VecDeque::new(),
             stats: Stats::default(),
             anchor: None,
+            transfer_of: HashMap::new(),
+            orphans: Vec::new(),
         }
     }
 
@@ -359,6 +390,7 @@ impl<R: Router> Gateway<R> {
                 tracing::debug!(?reason, %from, "dropped");
             }
         }
+        self.drop_orphaned_targets(now);
     }
 
     /// Fire every timer due at or before `now`.
@@ -407,6 +439,7 @@ impl<R: Router> Gateway<R> {
                 }
             }
         }
+        self.drop_orphaned_targets(now);
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) must next be called.

@@ -4,7 +4,7 @@
 
 use std::collections::btree_map::Entry as MapEntry;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -17,11 +17,12 @@ use ivr_flows::{DialPlan, Entry, FeatureCodes, Flow, Step};
 
 use super::raw::{RawExit, RawLine, RawPlan, RawStrategy, RawWaiting};
 use super::spans::{join, Spans};
-use super::values::{pool_name, PoolName, POOL_NAMES};
+use super::values::{check_http_url, parse_sip_uri, pool_name, PoolName, POOL_NAMES};
 use super::{
     ConfigError, LinePlan, MediaPlan, Plan, Problem, ServiceTargets, SurveyPlan, TargetKind,
-    TransferTarget, WaitingPlan,
+    TransferPlan, TransferTarget, WaitingPlan,
 };
+use crate::engine::audio::SURVEY_KEY;
 use crate::prompts::{PromptBook, PromptError, MAX_NUMBER};
 
 /// Problems found so far, each placed by its key path.
@@ -74,7 +75,10 @@ pub(super) fn build(
         .map(|(i, l)| (l.number.as_str(), format!("lines[{i}]")))
         .collect();
     let features = features(&mut p, &raw, &line_path, &seat_pool);
-    let targets = targets(&mut p, &raw, &line_path, &seat_pool, &features);
+    let transfers = transfers(&mut p, &raw, &features);
+    let targets = targets(
+        &mut p, &raw, &cfg, &line_path, &seat_pool, &features, &transfers,
+    );
     for (path, queue, to) in pending_exits {
         let known = line_path.contains_key(to.as_str()) || targets.iter().any(|t| t.number == to);
         match to.parse::<u32>() {
@@ -118,6 +122,7 @@ pub(super) fn build(
         dial_plan,
         lines,
         targets,
+        transfers,
         service,
         reserved_places: raw.reserved_places,
         media,
@@ -946,15 +951,116 @@ fn features(
     }
 }
 
+/// The seat's in-call keys other than the transfer keys, by name for messages.
+const IN_CALL_KEYS: [(&str, &str); 1] = [("the survey key", SURVEY_KEY)];
+
+/// `[transfers]`: the ring timeout and the seat's in-call transfer keys.
+fn transfers(p: &mut Problems<'_>, raw: &RawPlan, features: &FeatureCodes) -> TransferPlan {
+    let t = &raw.transfers;
+    if t.ring_timeout.0.is_zero() {
+        p.add(
+            "transfers.ring_timeout",
+            "must be more than 0s, e.g. \"30s\"",
+        );
+    }
+    let codes = [
+        ("start", &t.start),
+        ("complete", &t.complete),
+        ("cancel", &t.cancel),
+    ];
+    let feature_codes = [
+        ("ready", &features.ready),
+        ("not_ready", &features.not_ready),
+        ("log_out", &features.log_out),
+    ];
+    for (i, (name, code)) in codes.iter().enumerate() {
+        let path = format!("transfers.{name}");
+        if code.is_empty() {
+            p.add(&path, "a transfer key cannot be empty; write e.g. \"*2\"");
+            continue;
+        }
+        if !code.starts_with('*') {
+            p.add(
+                &path,
+                format!("transfer key {code:?} must start with *, e.g. \"*2\""),
+            );
+        } else if !code
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b'*' || b == b'#')
+        {
+            p.add(
+                &path,
+                format!("transfer key {code:?} may hold only digits, * and #"),
+            );
+        }
+        if let Some((other, _)) = codes[..i].iter().find(|(_, c)| c == code) {
+            let at = p.at(&format!("transfers.{other}"));
+            p.add(
+                &path,
+                format!("transfer key {code} is also transfers.{other}{at}"),
+            );
+        } else if let Some((other, c)) = codes[..i]
+            .iter()
+            .find(|(_, c)| code.starts_with(c.as_str()) || c.starts_with(code.as_str()))
+        {
+            let at = p.at(&format!("transfers.{other}"));
+            p.add(
+                &path,
+                format!(
+                    "transfer key {code} and transfers.{other} ({c}{at}) begin alike; keyed in a \
+                     call, one could not be told from the other"
+                ),
+            );
+        }
+        if let Some((feature, _)) = feature_codes.iter().find(|(_, c)| c == code) {
+            let at = p.at(&format!("features.{feature}"));
+            p.add(
+                &path,
+                format!("transfer key {code} is also features.{feature}{at}"),
+            );
+        }
+        for (what, key) in IN_CALL_KEYS {
+            if code.starts_with(key) || key.starts_with(code.as_str()) {
+                p.add(
+                    &path,
+                    format!(
+                        "transfer key {code} and {what} {key} begin alike; keyed in a call, one \
+                         could not be told from the other"
+                    ),
+                );
+            }
+        }
+    }
+    TransferPlan {
+        ring_timeout: t.ring_timeout.0,
+        start: t.start.clone(),
+        complete: t.complete.clone(),
+        cancel: t.cancel.clone(),
+    }
+}
+
 /// `[targets.*]`.
 fn targets(
     p: &mut Problems<'_>,
     raw: &RawPlan,
+    cfg: &AcdConfig,
     line_path: &HashMap<&str, String>,
     seat_pool: &SeatPools,
     features: &FeatureCodes,
+    transfers: &TransferPlan,
 ) -> Vec<TransferTarget> {
+    let mut seated = [false; Pool::COUNT];
+    for &pool in seat_pool.values() {
+        seated[pool.index()] = true;
+    }
+    let mut number_of: HashMap<&str, &str> = HashMap::new();
+    for (key, t) in &raw.targets.0 {
+        number_of.entry(t.number.0.as_str()).or_insert(key);
+    }
     let mut first: HashMap<&str, &str> = HashMap::new();
+    let mut first_code: HashMap<&str, &str> = HashMap::new();
+    // Each trunk address: the first target there and its inbound priority.
+    let mut first_trunk: HashMap<SocketAddr, (&str, u8)> = HashMap::new();
     let mut out = Vec::with_capacity(raw.targets.0.len());
     for (key, t) in &raw.targets.0 {
         let path = join("targets", key);
@@ -1006,29 +1112,175 @@ fn targets(
                 format!("number {number} is also features.{feature}"),
             );
         }
-        if let Some(uri) = &t.uri {
-            let uri_path = format!("{path}.uri");
-            if t.kind == TargetKind::ExpertPool {
+
+        // The short code.
+        let code = t.code.0.as_str();
+        let code_path = format!("{path}.code");
+        if code.is_empty() || code.len() > 3 || !code.bytes().all(|b| b.is_ascii_digit()) {
+            p.add(
+                &code_path,
+                format!(
+                    "code {code:?} must be 1 to 3 digits (a seat keys {}, the code, #)",
+                    transfers.start
+                ),
+            );
+        } else if let Some(other) = first_code.get(code) {
+            let other = join("targets", other);
+            let at = p.at(&format!("{other}.code"));
+            p.add(&code_path, format!("code {code} is also {other}'s{at}"));
+        } else {
+            first_code.insert(code, key);
+            if let Some(other) = number_of.get(code).filter(|&&o| o != key) {
+                let other = join("targets", other);
+                let at = p.at(&format!("{other}.number"));
                 p.add(
-                    &uri_path,
-                    "an expert_pool target is this platform's own seats; it takes no uri",
-                );
-            } else if !["sip:", "sips:", "tel:"].iter().any(|s| uri.starts_with(s)) {
-                p.add(
-                    &uri_path,
-                    format!("{uri:?} is not a sip:, sips: or tel: URI"),
+                    &code_path,
+                    format!(
+                        "code {code} is also the number of {other}{at}; a target is looked up \
+                         by number before code"
+                    ),
                 );
             }
+        }
+
+        // Where it is dialled: a trunk's URI, or this platform's own seats.
+        let expert = t.kind == TargetKind::ExpertPool;
+        let uri_path = format!("{path}.uri");
+        let mut trunk_addr = None;
+        match (&t.uri, expert) {
+            (Some(_), true) => p.add(
+                &uri_path,
+                "an expert_pool target is this platform's own seats; it takes no uri",
+            ),
+            (None, false) => p.add(
+                &uri_path,
+                format!(
+                    "a target of kind {} needs uri, the SIP URI its trunk is dialled at, e.g. \
+                     \"sip:{number}@10.0.0.5:5060\"",
+                    raw_kind(t.kind)
+                ),
+            ),
+            (Some(uri), false) => match parse_sip_uri(uri) {
+                Ok(u) => trunk_addr = u.addr(),
+                Err(e) => p.add(&uri_path, e),
+            },
+            (None, true) => {}
+        }
+        let pool_path = format!("{path}.pool");
+        let pool = match (t.pool, expert) {
+            (None, true) => {
+                p.add(
+                    &pool_path,
+                    "an expert_pool target needs pool, the pool whose ready seats take the \
+                     transfer, e.g. \"intake\"",
+                );
+                None
+            }
+            (Some(_), false) => {
+                p.add(
+                    &pool_path,
+                    format!(
+                        "only an expert_pool target takes a pool; one of kind {} is dialled at \
+                         its uri",
+                        raw_kind(t.kind)
+                    ),
+                );
+                None
+            }
+            (Some(PoolName(pool)), true) => {
+                let name = pool_name(pool);
+                if !seated[pool.index()] {
+                    p.add(
+                        &pool_path,
+                        format!("pool {name} has no seats; give it seats under [pools.{name}]"),
+                    );
+                }
+                Some(name.to_owned())
+            }
+            (None, false) => None,
+        };
+        if let Some(skill) = &t.skill {
+            let skill_path = format!("{path}.skill");
+            if !expert {
+                p.add(
+                    &skill_path,
+                    "only an expert_pool target takes a skill (a topic its seats are chosen by)",
+                );
+            } else if cfg.topic_id(skill).is_none() {
+                p.add(&skill_path, unknown_topic(cfg, skill));
+            }
+        }
+        if let Some(url) = &t.ticket_url {
+            if let Err(e) = check_http_url(url) {
+                p.add(&format!("{path}.ticket_url"), e);
+            }
+        }
+        let priority_path = format!("{path}.inbound_priority");
+        if expert && t.inbound_priority.is_some() {
+            p.add(
+                &priority_path,
+                "an expert_pool target has no trunk that calls come from; leave \
+                 inbound_priority out",
+            );
+        }
+        let inbound_priority = t.inbound_priority.unwrap_or(0);
+        if let Some(addr) = trunk_addr {
+            match first_trunk.get(&addr) {
+                Some(&(other, priority)) if priority != inbound_priority => {
+                    let other = join("targets", other);
+                    let at = p.at(&other);
+                    let place = if t.inbound_priority.is_some() {
+                        &priority_path
+                    } else {
+                        &uri_path
+                    };
+                    p.add(
+                        place,
+                        format!(
+                            "trunk {addr} is also {other}'s{at}, with inbound_priority \
+                             {priority}, not {inbound_priority}; calls from one trunk get one \
+                             priority"
+                        ),
+                    );
+                }
+                Some(_) => {}
+                None => {
+                    first_trunk.insert(addr, (key, inbound_priority));
+                }
+            }
+        }
+        if t.ring_timeout.is_some_and(|d| d.0.is_zero()) {
+            p.add(
+                &format!("{path}.ring_timeout"),
+                "must be more than 0s, or leave it out for transfers.ring_timeout",
+            );
         }
         out.push(TransferTarget {
             key: key.clone(),
             name: t.name.clone(),
             number: number.to_owned(),
             kind: t.kind,
-            uri: t.uri.clone(),
+            uri: t.uri.clone().filter(|_| !expert),
+            code: code.to_owned(),
+            pool,
+            skill: t.skill.clone().filter(|_| expert),
+            ticket_url: t.ticket_url.clone(),
+            inbound_priority: if expert { 0 } else { inbound_priority },
+            ring_timeout: t.ring_timeout.map_or(transfers.ring_timeout, |d| d.0),
+            trunk_addr,
         });
     }
     out
+}
+
+/// A kind as the file writes it.
+fn raw_kind(kind: TargetKind) -> &'static str {
+    match kind {
+        TargetKind::SubPlatform => "sub_platform",
+        TargetKind::SubCenter => "sub_center",
+        TargetKind::Emergency => "emergency",
+        TargetKind::ExpertPool => "expert_pool",
+    }
 }
 
 /// Every line: its notice if any, then its queue.

@@ -10,7 +10,7 @@ use super::values::{format_duration, pool_name};
 use super::{load, Plan, TargetKind};
 
 /// Checks the plan at `path`, prompts included. `Ok` is a short summary (lines, queues, seats
-/// per pool, targets, reserved places, media, prompts and survey); `Err` is every problem,
+/// per pool, targets (code=number) and transfer keys, reserved places, media, prompts and survey); `Err` is every problem,
 /// one `FILE:LINE: key ...` per line.
 pub fn check_config(path: &Path) -> Result<String, String> {
     load(path)
@@ -68,16 +68,25 @@ pub fn summary(plan: &Plan) -> String {
         TargetKind::Emergency,
         TargetKind::ExpertPool,
     ] {
-        let numbers: Vec<&str> = plan
+        let numbers: Vec<String> = plan
             .targets
             .iter()
             .filter(|t| t.kind == kind)
-            .map(|t| t.number.as_str())
+            .map(|t| format!("{}={}", t.code, t.number))
             .collect();
         if !numbers.is_empty() {
             let _ = writeln!(out, "  {kind}: {}", numbers.join(" "));
         }
     }
+    let t = &plan.transfers;
+    let _ = writeln!(
+        out,
+        "  keys: {} <code> # to transfer, {} complete, {} cancel; ring {} unless set",
+        t.start,
+        t.complete,
+        t.cancel,
+        format_duration(t.ring_timeout)
+    );
     let _ = writeln!(out, "reserved places {}", plan.reserved_places);
     let s = &plan.service;
     let _ = writeln!(

@@ -24,7 +24,7 @@ mod spans;
 mod values;
 
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
 use std::path::Path;
 use std::sync::Arc;
@@ -54,6 +54,8 @@ pub struct Plan {
     pub lines: Vec<LinePlan>,
     /// Transfer targets, in file order.
     pub targets: Vec<TransferTarget>,
+    /// `[transfers]`: the seat's in-call transfer keys and the default ring timeout.
+    pub transfers: TransferPlan,
     /// What the platform is judged by.
     pub service: ServiceTargets,
     /// Seat places built but not equipped (informational).
@@ -137,8 +139,62 @@ pub struct TransferTarget {
     pub number: String,
     /// What it is.
     pub kind: TargetKind,
-    /// Where to send the call, if not dialled out by number.
+    /// The SIP URI it is dialled at (`sip:user@host[:port][;params]`): `Some` for the trunk
+    /// kinds (sub-platform, sub-center, emergency), `None` for an expert pool.
     pub uri: Option<String>,
+    /// The short code a seat keys after [`TransferPlan::start`] (and before `#`): 1-3 digits,
+    /// unique among targets.
+    pub code: String,
+    /// The pool whose ready seats take the transfer (its file name, e.g. "intake"); expert
+    /// pools only.
+    pub pool: Option<String>,
+    /// A topic: seats of [`Self::pool`] with a skill on it are preferred; expert pools only.
+    pub skill: Option<String>,
+    /// Where the ticket (工单) is pushed, an `http://` URL.
+    pub ticket_url: Option<String>,
+    /// Priority in intake of calls arriving from this target's trunk ([`Self::trunk_addr`]).
+    pub inbound_priority: u8,
+    /// How long the target rings before the transfer fails (its own, else
+    /// [`TransferPlan::ring_timeout`]).
+    pub ring_timeout: Duration,
+    /// The trunk's address (host:port of `uri`, port default 5060), for recognising calls
+    /// that come FROM the target; `None` when the host is a name that doesn't parse as an IP,
+    /// or for pools.
+    pub trunk_addr: Option<SocketAddr>,
+}
+
+/// `[transfers]`, resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransferPlan {
+    /// How long a target rings before the transfer fails (no answer), for targets that set
+    /// none of their own.
+    pub ring_timeout: Duration,
+    /// A seat keys this, then a target's code and `#`: e.g. `*2 1 #`.
+    pub start: String,
+    /// The seat leaves a three-way call: caller and target stay.
+    pub complete: String,
+    /// Drop the target: caller and seat stay.
+    pub cancel: String,
+}
+
+impl Plan {
+    /// The target with this key, number or code (in that order), e.g. "renshe", "12333" or
+    /// "1".
+    pub fn target(&self, name: &str) -> Option<&TransferTarget> {
+        self.targets
+            .iter()
+            .find(|t| t.key == name)
+            .or_else(|| self.targets.iter().find(|t| t.number == name))
+            .or_else(|| self.targets.iter().find(|t| t.code == name))
+    }
+
+    /// The target whose trunk address is `addr` (inbound transfers); the first in file order
+    /// when several share one trunk. An IPv4-mapped IPv6 address (`[::ffff:10.0.0.5]`, as a
+    /// dual-stack socket reports it) matches its IPv4 address.
+    pub fn target_from(&self, addr: SocketAddr) -> Option<&TransferTarget> {
+        let addr = SocketAddr::new(addr.ip().to_canonical(), addr.port());
+        self.targets.iter().find(|t| t.trunk_addr == Some(addr))
+    }
 }
 
 /// The kinds of transfer target.

@@ -37,6 +37,8 @@ pub(crate) struct RawPlan {
     pub(crate) queues: Ordered<String, RawQueue>,
     pub(crate) lines: Vec<RawLine>,
     #[serde(default)]
+    pub(crate) transfers: RawTransfers,
+    #[serde(default)]
     pub(crate) targets: Ordered<String, RawTarget>,
 }
 
@@ -277,6 +279,27 @@ pub(crate) struct RawLine {
     pub(crate) waiting: RawWaiting,
 }
 
+/// `[transfers]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawTransfers {
+    pub(crate) ring_timeout: Dur,
+    pub(crate) start: String,
+    pub(crate) complete: String,
+    pub(crate) cancel: String,
+}
+
+impl Default for RawTransfers {
+    fn default() -> Self {
+        Self {
+            ring_timeout: Dur(Duration::from_secs(30)),
+            start: "*2".into(),
+            complete: "*3".into(),
+            cancel: "*4".into(),
+        }
+    }
+}
+
 /// `[targets.<key>]`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -284,5 +307,11 @@ pub(crate) struct RawTarget {
     pub(crate) name: String,
     pub(crate) number: Number,
     pub(crate) kind: TargetKind,
+    pub(crate) code: Number,
     pub(crate) uri: Option<String>,
+    pub(crate) pool: Option<PoolName>,
+    pub(crate) skill: Option<String>,
+    pub(crate) ticket_url: Option<String>,
+    pub(crate) inbound_priority: Option<u8>,
+    pub(crate) ring_timeout: Option<Dur>,
 }

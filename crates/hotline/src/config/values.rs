@@ -4,6 +4,7 @@
 
 use std::fmt;
 use std::marker::PhantomData;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
@@ -312,6 +313,146 @@ impl<'de> Deserialize<'de> for PoolName {
     }
 }
 
+/// The host of a URI: an IP address or a name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Host {
+    Ip(IpAddr),
+    Name(String),
+}
+
+/// The host and port of a URI's `host[:port]`, `[v6][:port]` part; `what` names the URI
+/// in messages.
+fn host_port(hostport: &str, what: &str) -> Result<(Host, Option<u16>), String> {
+    let (host, port) = if let Some(rest) = hostport.strip_prefix('[') {
+        let (v6, after) = rest
+            .split_once(']')
+            .ok_or_else(|| format!("{what} has an unclosed [ in its host"))?;
+        let ip = v6
+            .parse::<Ipv6Addr>()
+            .map_err(|_| format!("{what} has no IPv6 address within [ ]"))?;
+        let port = match after {
+            "" => None,
+            _ => Some(
+                after
+                    .strip_prefix(':')
+                    .ok_or_else(|| format!("{what} has {after:?} after its host"))?,
+            ),
+        };
+        (Host::Ip(IpAddr::V6(ip)), port)
+    } else {
+        let (host, port) = match hostport.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (hostport, None),
+        };
+        if host.is_empty() {
+            return Err(format!("{what} has no host"));
+        }
+        let host = match host.parse::<Ipv4Addr>() {
+            Ok(ip) => Host::Ip(IpAddr::V4(ip)),
+            Err(_)
+                if host.split('.').all(|l| {
+                    !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                }) =>
+            {
+                Host::Name(host.to_ascii_lowercase())
+            }
+            Err(_) => {
+                return Err(format!(
+                    "{what} has no valid host: {host:?} is neither an IP address nor a host name \
+                     (an IPv6 address goes within [ ])"
+                ))
+            }
+        };
+        (host, port)
+    };
+    let port = match port {
+        None => None,
+        Some(p) => match p.parse::<u16>() {
+            Ok(p @ 1..) => Some(p),
+            _ => return Err(format!("{what} has port {p:?}; a port is 1..65535")),
+        },
+    };
+    Ok((host, port))
+}
+
+/// How a SIP URI may be written, for error messages.
+const SIP_FORM: &str = "write e.g. \"sip:12333@10.0.0.5\" or \"sip:12333@10.0.0.5:5060\"";
+
+/// The port a SIP URI without one means (RFC 3261 §19.1.2).
+pub(crate) const SIP_PORT: u16 = 5060;
+
+/// A checked `sip:` URI: `sip:[user@]host[:port][;params][?headers]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SipUri {
+    pub(crate) host: Host,
+    pub(crate) port: Option<u16>,
+}
+
+impl SipUri {
+    /// The address of the host, when it is an IP (port [`SIP_PORT`] unless given); an
+    /// IPv4-mapped IPv6 address as its IPv4 address.
+    pub(crate) fn addr(&self) -> Option<SocketAddr> {
+        match &self.host {
+            Host::Ip(ip) => Some(SocketAddr::new(
+                ip.to_canonical(),
+                self.port.unwrap_or(SIP_PORT),
+            )),
+            Host::Name(_) => None,
+        }
+    }
+}
+
+/// Parses a `sip:` URI (the scheme in any case), checking that it has a host and, if given,
+/// a port 1..65535.
+pub(crate) fn parse_sip_uri(text: &str) -> Result<SipUri, String> {
+    let scheme = text.get(..4).map(str::to_ascii_lowercase);
+    let Some(rest) = text.get(4..).filter(|_| scheme.as_deref() == Some("sip:")) else {
+        let lower = text.to_ascii_lowercase();
+        let why = if lower.starts_with("sips:") || lower.starts_with("tel:") {
+            " (sips: and tel: are not dialled; name the trunk that takes the number)"
+        } else {
+            ""
+        };
+        return Err(format!("{text:?} is not a sip: URI{why}; {SIP_FORM}"));
+    };
+    let what = format!("SIP URI {text:?}");
+    if rest.chars().any(char::is_whitespace) {
+        return Err(format!("{what} holds white space; {SIP_FORM}"));
+    }
+    let hostpart = match rest.split_once('@') {
+        Some(("", _)) => return Err(format!("{what} has an empty user before @; {SIP_FORM}")),
+        Some((_, hostpart)) => hostpart,
+        None => rest,
+    };
+    let end = hostpart.find([';', '?']).unwrap_or(hostpart.len());
+    let (host, port) =
+        host_port(&hostpart[..end], &what).map_err(|e| format!("{e}; {SIP_FORM}"))?;
+    Ok(SipUri { host, port })
+}
+
+/// Checks an `http://` URL (the ticket push): a host, a port 1..65535 if given; `https://`
+/// is refused, the platform does not speak TLS to ticket systems.
+pub(crate) fn check_http_url(text: &str) -> Result<(), String> {
+    const FORM: &str = "write e.g. \"http://10.0.0.7:8080/tickets\"";
+    let lower = text.to_ascii_lowercase();
+    if lower.starts_with("https://") {
+        return Err(format!(
+            "{text:?}: https is not supported; use an http:// endpoint or a TLS-terminating proxy"
+        ));
+    }
+    let Some(rest) = text.get(7..).filter(|_| lower.starts_with("http://")) else {
+        return Err(format!("{text:?} is not an http:// URL; {FORM}"));
+    };
+    let what = format!("URL {text:?}");
+    if rest.chars().any(char::is_whitespace) {
+        return Err(format!("{what} holds white space; {FORM}"));
+    }
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let hostport = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    host_port(hostport, &what).map_err(|e| format!("{e}; {FORM}"))?;
+    Ok(())
+}
+
 /// A TOML table read in file order (the `toml` crate keeps document order).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Ordered<K, V>(pub(crate) Vec<(K, V)>);
@@ -385,6 +526,79 @@ mod tests {
             ("a-b", "not a port range"),
         ] {
             let e = parse_port_range(bad).unwrap_err();
+            assert!(e.contains(part), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn sip_uris() {
+        let addr = |s: &str| parse_sip_uri(s).unwrap().addr();
+        let sa = |s: &str| Some(s.parse::<SocketAddr>().unwrap());
+        assert_eq!(addr("sip:12333@127.0.0.1:5071"), sa("127.0.0.1:5071"));
+        assert_eq!(addr("sip:12333@10.0.0.5"), sa("10.0.0.5:5060"));
+        assert_eq!(addr("SIP:110@10.0.0.5;transport=udp"), sa("10.0.0.5:5060"));
+        assert_eq!(
+            addr("sip:+8612333;phone-context=x@10.0.0.5:5080;user=phone"),
+            sa("10.0.0.5:5080")
+        );
+        assert_eq!(
+            addr("sip:12333@[2001:db8::1]:5070"),
+            sa("[2001:db8::1]:5070")
+        );
+        assert_eq!(
+            addr("sip:12333@[::ffff:10.0.0.5]:5070"),
+            sa("10.0.0.5:5070")
+        );
+        assert_eq!(addr("sip:10.0.0.5:5070"), sa("10.0.0.5:5070"));
+        assert_eq!(addr("sip:12333@sbc.example.org:5070"), None);
+        assert_eq!(
+            parse_sip_uri("sip:12333@SBC.example.org").unwrap().host,
+            Host::Name("sbc.example.org".into())
+        );
+        for (bad, part) in [
+            ("http://x", "is not a sip: URI"),
+            ("sip:", "has no host"),
+            ("sip:12333@", "has no host"),
+            ("sip:12333@:5060", "has no host"),
+            ("sip:@10.0.0.5", "empty user"),
+            ("sip:12333@10.0.0.5:0", "port \"0\""),
+            ("sip:12333@10.0.0.5:70000", "port \"70000\""),
+            ("sip:12333@10.0.0.5:x", "port \"x\""),
+            ("sip:12333@[2001:db8::1", "unclosed"),
+            ("sip:12333@[10.0.0.5]", "no IPv6 address"),
+            ("sip:12333@2001:db8::1", "no valid host"),
+            ("sip:12333@bad_host", "no valid host"),
+            ("sip:12333 @10.0.0.5", "white space"),
+            ("sips:12333@10.0.0.5", "sips: and tel:"),
+            ("tel:12333", "sips: and tel:"),
+        ] {
+            let e = parse_sip_uri(bad).unwrap_err();
+            assert!(e.contains(part), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn http_urls() {
+        for good in [
+            "http://10.0.0.7:8080/tickets",
+            "http://tickets.example.org/api?x=1",
+            "HTTP://10.0.0.7",
+            "http://user:pw@10.0.0.7:8080/",
+        ] {
+            assert!(check_http_url(good).is_ok(), "{good}");
+        }
+        for (bad, part) in [
+            (
+                "https://10.0.0.7/tickets",
+                "use an http:// endpoint or a TLS-terminating proxy",
+            ),
+            ("ftp://x", "not an http:// URL"),
+            ("10.0.0.7", "not an http:// URL"),
+            ("http://", "has no host"),
+            ("http:///tickets", "has no host"),
+            ("http://10.0.0.7:99999/", "port"),
+        ] {
+            let e = check_http_url(bad).unwrap_err();
             assert!(e.contains(part), "{bad}: {e}");
         }
     }

@@ -72,10 +72,21 @@ pub enum MediaCommand {
         /// What.
         playlist: Playlist,
     },
-    /// Caller and seat hear each other.
+    /// Two legs hear each other.
     Bridge {
         /// Gateway call id.
         call: u64,
+        /// One leg.
+        a: LegId,
+        /// The other.
+        b: LegId,
+    },
+    /// These legs hear each other through the mixer, each all the others but itself.
+    Mix {
+        /// Gateway call id.
+        call: u64,
+        /// The legs.
+        legs: Vec<LegId>,
     },
     /// Send keys to a leg as RFC 4733 telephone-events.
     SendDigits {
@@ -88,6 +99,7 @@ pub enum MediaCommand {
     },
 }
 
+/// The media plane's leg of a gateway side (before any transfer).
 const fn leg_of(side: Side) -> LegId {
     match side {
         Side::Caller => LegId::CALLER,
@@ -100,34 +112,34 @@ impl From<MediaOrder> for MediaCommand {
         match o {
             MediaOrder::Open {
                 call,
-                side,
+                leg,
                 port,
                 choice,
                 remote,
             } => Self::Open {
                 call,
-                leg: leg_of(side),
+                leg: LegId(leg),
                 port,
                 choice,
                 remote,
             },
             MediaOrder::Update {
                 call,
-                side,
+                leg,
                 choice,
                 remote,
                 sends,
                 ..
             } => Self::Update {
                 call,
-                leg: leg_of(side),
+                leg: LegId(leg),
                 choice,
                 remote,
                 sends,
             },
-            MediaOrder::CloseLeg { call, side } => Self::CloseLeg {
+            MediaOrder::CloseLeg { call, leg } => Self::CloseLeg {
                 call,
-                leg: leg_of(side),
+                leg: LegId(leg),
             },
             MediaOrder::Close { call } => Self::Close { call },
         }
@@ -184,7 +196,7 @@ impl Engine {
             let hold = match order {
                 MediaOrder::Update {
                     call,
-                    side: Side::Seat,
+                    leg: 1,
                     receives,
                     ..
                 } => Some((call, !receives)),
@@ -225,7 +237,11 @@ impl Engine {
                 },
             });
         } else {
-            self.media.push_back(MediaCommand::Bridge { call });
+            self.media.push_back(MediaCommand::Bridge {
+                call,
+                a: LegId::CALLER,
+                b: LegId::SEAT,
+            });
         }
     }
 
@@ -381,7 +397,11 @@ impl Engine {
         if !self.has_audio(call) {
             return;
         }
-        self.order(MediaCommand::Bridge { call });
+        self.order(MediaCommand::Bridge {
+            call,
+            a: LegId::CALLER,
+            b: LegId::SEAT,
+        });
         let queued = self
             .calls
             .get(&call)
@@ -394,6 +414,9 @@ impl Engine {
     /// The seat left and the caller stays: the seat's conversation is over for the
     /// distributor, and the survey question plays.
     pub(super) fn on_seat_hung_up(&mut self, now: Instant, call: u64) {
+        if self.seat_left_transfer(now, call) {
+            return;
+        }
         self.close_leg(now, call, "hung-up");
         self.complete(now, call, false);
         let question = self
@@ -432,15 +455,28 @@ impl Engine {
     pub fn on_media_event(&mut self, now: Instant, event: MediaEvent) {
         match event {
             MediaEvent::Digit { call, leg, digit } => {
-                let side = if leg == LegId::SEAT {
-                    Side::Seat
-                } else {
-                    Side::Caller
+                let side = match leg {
+                    LegId::CALLER => Side::Caller,
+                    LegId::SEAT => Side::Seat,
+                    // A transfer target's keys are its own business.
+                    _ => return,
                 };
                 self.on_digit(now, call, side, digit, false);
             }
             MediaEvent::PlayDone { call, leg } if leg == LegId::CALLER => {
                 self.on_play_done(now, call);
+            }
+            MediaEvent::PlayDone { call, leg } if leg == LegId::SEAT => {
+                // The seat heard a cue (a transfer refused or failed): back to the caller.
+                if let Some(rec) = self.calls.get_mut(&call) {
+                    if std::mem::take(&mut rec.rebridge_seat) && rec.transfer.is_none() {
+                        self.order(MediaCommand::Bridge {
+                            call,
+                            a: LegId::CALLER,
+                            b: LegId::SEAT,
+                        });
+                    }
+                }
             }
             MediaEvent::PlayDone { .. } => {}
             MediaEvent::NoRtp { call, leg } => {
@@ -526,10 +562,17 @@ impl Engine {
         }
         if side == Side::Seat {
             rec.keys.push(digit);
-            if rec.keys.len() > SURVEY_KEY.len() {
+            if rec.keys.len() > 12 {
                 rec.keys.remove(0);
             }
-            if rec.keys == SURVEY_KEY
+            if self.transfer_keys(now, call) {
+                return;
+            }
+            let Some(rec) = self.calls.get_mut(&call) else {
+                return;
+            };
+            if rec.keys.ends_with(SURVEY_KEY)
+                && rec.transfer.is_none()
                 && self.audio.as_ref().is_some_and(|a| a.survey.is_some())
                 && rec.queue.is_some()
             {

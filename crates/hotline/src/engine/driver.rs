@@ -9,13 +9,13 @@ use sip_gateway::b2bua::Transmit;
 use sip_gateway::shell::Core;
 use sip_gateway::Peer;
 
-use media::call::LegId;
 use media::plane::MediaPlane;
 
 use super::audio::MediaCommand;
 use super::Engine;
 use crate::api::{ApiError, Command, SurgeView};
 use crate::store::{Store, StoreStatus};
+use crate::ticket::TicketPusher;
 
 /// How long a reply waits for the store before it is dropped.
 const COMMIT_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -29,6 +29,7 @@ pub struct Driver {
     /// Sequence number of the last record handed to the store.
     written: u64,
     plane: Option<MediaPlane>,
+    tickets: Option<TicketPusher>,
 }
 
 impl Driver {
@@ -41,7 +42,15 @@ impl Driver {
             status,
             written: 0,
             plane: None,
+            tickets: None,
         }
+    }
+
+    /// Push transfer tickets (工单推送) with `pusher`.
+    #[must_use]
+    pub fn with_ticket_pusher(mut self, pusher: TicketPusher) -> Self {
+        self.tickets = Some(pusher);
+        self
     }
 
     /// Carry out the engine's media orders on `plane` (the gateway anchors media).
@@ -61,6 +70,12 @@ impl Driver {
             self.written = self.store.write(record);
         }
         self.media();
+        while let Some((url, ticket)) = self.engine.poll_ticket() {
+            match &self.tickets {
+                Some(pusher) => pusher.push(&url, ticket),
+                None => tracing::warn!(call = ticket.call, "no ticket pusher: ticket not pushed"),
+            }
+        }
     }
 
     /// Hand the engine's media orders to the plane. A leg that cannot be opened ends its
@@ -103,7 +118,8 @@ impl Driver {
                     leg,
                     playlist,
                 } => plane.play(call, leg, playlist),
-                MediaCommand::Bridge { call } => plane.bridge(call, LegId::CALLER, LegId::SEAT),
+                MediaCommand::Bridge { call, a, b } => plane.bridge(call, a, b),
+                MediaCommand::Mix { call, legs } => plane.mix(call, &legs),
                 MediaCommand::SendDigits { call, leg, digits } => {
                     plane.send_digits(call, leg, &digits);
                 }
@@ -156,6 +172,24 @@ impl Core for Driver {
     fn handle_command(&mut self, now: Instant, command: Command) {
         match command {
             Command::Media(event) => self.engine.on_media_event(now, event),
+            Command::Transfer {
+                call,
+                target,
+                mode,
+                reply,
+            } => {
+                let _ = reply.send(self.engine.start_transfer(now, call, &target, mode));
+            }
+            Command::EndTransfer {
+                call,
+                complete,
+                reply,
+            } => {
+                let _ = reply.send(self.engine.end_transfer(now, call, complete));
+            }
+            Command::TicketPushed { ticket, outcome } => {
+                self.engine.on_ticket_pushed(now, &ticket, &outcome);
+            }
             Command::SetSeatState {
                 seat,
                 request,

@@ -16,6 +16,7 @@ pub mod audio;
 pub mod driver;
 pub mod ports;
 mod router;
+mod transfer;
 mod views;
 
 use std::collections::{HashMap, VecDeque};
@@ -122,12 +123,22 @@ struct CallRec {
     seat_done: Option<Instant>,
     /// The seat's last keys, for in-call feature codes.
     keys: String,
+    /// The caller's number.
+    caller: String,
     /// Ended because a leg sent no RTP.
     no_rtp: bool,
     /// Answered by the platform for a confirmation: hang up when it has played.
     hang_up_after_play: bool,
     /// The seat holds the call (the caller hears music).
     held: bool,
+    /// The transfer under way.
+    transfer: Option<transfer::Transfer>,
+    /// The transfer that completed (the target now talks with the caller).
+    completed_transfer: Option<transfer::Transfer>,
+    /// Transfers started so far.
+    transfers: u32,
+    /// The seat hears a cue; bridge it back to the caller when it has played.
+    rebridge_seat: bool,
 }
 
 /// The platform core. See the module documentation.
@@ -163,6 +174,12 @@ pub struct Engine {
     media: VecDeque<audio::MediaCommand>,
     audio_timers:
         std::collections::BinaryHeap<std::cmp::Reverse<(Instant, u64, audio::AudioTimer)>>,
+    /// Transfer targets of the plan.
+    targets: Vec<crate::config::TransferTarget>,
+    /// The seat's transfer keys.
+    transfer_codes: crate::config::TransferPlan,
+    /// Tickets to push (工单推送), for the driver.
+    tickets: VecDeque<(String, crate::ticket::Ticket)>,
 }
 
 /// The confirmations a seat phone hears after a feature code.
@@ -263,6 +280,7 @@ impl Engine {
             .map(|(i, s)| (s.name.clone(), i))
             .collect();
         let seat_by_id = seats.iter().enumerate().map(|(i, s)| (s.id.0, i)).collect();
+        metrics.declare_transfer_targets(plan.targets.iter().map(|t| t.key.as_str()));
         Ok(Self {
             gw,
             acd,
@@ -288,6 +306,9 @@ impl Engine {
             audio: None,
             media: VecDeque::new(),
             audio_timers: std::collections::BinaryHeap::new(),
+            targets: plan.targets.clone(),
+            transfer_codes: plan.transfers.clone(),
+            tickets: VecDeque::new(),
         })
     }
 
@@ -517,6 +538,10 @@ impl Engine {
             Event::SeatUnregistered { seat } => self.on_unregistered(now, &seat),
             Event::SeatHungUp { call, .. } => self.on_seat_hung_up(now, call),
             Event::Dtmf { call, side, digit } => self.on_digit(now, call, side, digit, true),
+            Event::TransferRinging { call } => self.on_transfer_ringing(call),
+            Event::TransferAnswered { call } => self.on_transfer_answered(now, call),
+            Event::TransferFailed { call, why } => self.on_transfer_failed(now, call, why),
+            Event::TransferEnded { call } => self.on_transfer_ended(now, call),
         }
     }
 
@@ -531,6 +556,7 @@ impl Engine {
         let id = self.next_id;
         self.next_id += 1;
         let at = self.clock.ms(now);
+        let caller_number = caller.clone();
         self.record(Record::CallStarted {
             call: id,
             at,
@@ -557,9 +583,14 @@ impl Engine {
                 survey: audio::Survey::NotAsked,
                 seat_done: None,
                 keys: String::new(),
+                caller: caller_number,
                 no_rtp: false,
                 hang_up_after_play: false,
                 held: false,
+                transfer: None,
+                completed_transfer: None,
+                transfers: 0,
+                rebridge_seat: false,
             },
         );
         self.by_id.insert(id, call);
@@ -817,6 +848,7 @@ impl Engine {
     }
 
     fn on_call_ended(&mut self, now: Instant, call: u64, cause: EndCause) {
+        self.transfer_call_ended(now, call);
         let Some(rec) = self.calls.get(&call) else {
             return;
         };

@@ -110,6 +110,26 @@ impl<S: Send + Sync> FromRequestParts<S> for SeatId {
     }
 }
 
+/// A call id from the path: a number, else 400 `invalid_path`.
+#[derive(Debug)]
+pub(super) struct CallPath(pub(super) u64);
+
+impl<S: Send + Sync> FromRequestParts<S> for CallPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Path::<String>::from_request_parts(parts, state).await {
+            Ok(Path(id)) => id.parse().map(Self).map_err(|_| {
+                ApiError::not_found(
+                    "unknown_call",
+                    format!("no call {id:?}: call ids are numbers"),
+                )
+            }),
+            Err(rejection) => Err(path_rejection(&rejection)),
+        }
+    }
+}
+
 /// A path segment that could not be decoded (invalid percent-encoding or UTF-8): 400.
 fn path_rejection(rejection: &PathRejection) -> ApiError {
     ApiError::bad_request("invalid_path", rejection.body_text())

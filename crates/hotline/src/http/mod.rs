@@ -32,10 +32,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::api::{
     ApiError, CallView, Command, EngineHandle, QueueView, Reply, SeatStateRequest, SeatView,
-    StatsView, SurgeView,
+    StatsView, SurgeView, TransferRequest, TransferView,
 };
 use crate::metrics::{self, Metrics};
-use error::{JsonBody, SeatId};
+use error::{CallPath, JsonBody, SeatId};
 
 /// The largest request body accepted (64 KiB); larger bodies are answered 413.
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -64,6 +64,12 @@ fn router_with_timeout(engine: EngineHandle, metrics: Arc<Metrics>, timeout: Dur
         .route("/api/v1/seats/{id}", get(get_seat))
         .route("/api/v1/seats/{id}/state", post(set_seat_state))
         .route("/api/v1/calls", get(list_calls))
+        .route("/api/v1/calls/{id}/transfer", post(start_transfer))
+        .route(
+            "/api/v1/calls/{id}/transfer/complete",
+            post(complete_transfer),
+        )
+        .route("/api/v1/calls/{id}/transfer/cancel", post(cancel_transfer))
         .route("/api/v1/queues", get(list_queues))
         .route("/api/v1/stats", get(stats))
         .route("/api/v1/pools/surge", post(surge))
@@ -172,6 +178,51 @@ async fn set_seat_state(
 async fn list_calls(State(s): State<AppState>) -> Result<Json<Calls>, ApiError> {
     let calls = s.ask(|reply| Command::ListCalls { reply }).await?;
     Ok(Json(Calls { calls }))
+}
+
+async fn start_transfer(
+    State(s): State<AppState>,
+    CallPath(call): CallPath,
+    JsonBody(request): JsonBody<TransferRequest>,
+) -> Result<Json<TransferView>, ApiError> {
+    let view = s
+        .ask(|reply| Command::Transfer {
+            call,
+            target: request.target,
+            mode: request.mode,
+            reply,
+        })
+        .await??;
+    Ok(Json(view))
+}
+
+async fn complete_transfer(
+    State(s): State<AppState>,
+    CallPath(call): CallPath,
+) -> Result<Json<TransferView>, ApiError> {
+    end_transfer(s, call, true).await
+}
+
+async fn cancel_transfer(
+    State(s): State<AppState>,
+    CallPath(call): CallPath,
+) -> Result<Json<TransferView>, ApiError> {
+    end_transfer(s, call, false).await
+}
+
+async fn end_transfer(
+    s: AppState,
+    call: u64,
+    complete: bool,
+) -> Result<Json<TransferView>, ApiError> {
+    let view = s
+        .ask(|reply| Command::EndTransfer {
+            call,
+            complete,
+            reply,
+        })
+        .await??;
+    Ok(Json(view))
 }
 
 async fn list_queues(State(s): State<AppState>) -> Result<Json<Queues>, ApiError> {

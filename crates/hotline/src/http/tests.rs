@@ -78,8 +78,14 @@ fn answer(cmd: Command, metrics: &Metrics) {
     };
     // A closed reply channel only means the HTTP side gave up; nothing to do.
     match cmd {
-        // The HTTP side never sends media events.
-        Command::Media(_) => {}
+        // The HTTP side never sends media events or ticket outcomes.
+        Command::Media(_) | Command::TicketPushed { .. } => {}
+        Command::Transfer { call, reply, .. } | Command::EndTransfer { call, reply, .. } => {
+            let _ = reply.send(Err(ApiError::not_found(
+                "unknown_call",
+                format!("no call {call} in progress"),
+            )));
+        }
         Command::ListSeats { reply } => {
             let _ = reply.send(vec![
                 seat("1001", "ready", None),

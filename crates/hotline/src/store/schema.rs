@@ -8,7 +8,7 @@ use rusqlite::{params, Connection, DatabaseName, OpenFlags, TransactionBehavior}
 use super::{Cause, Recovery, StoreError};
 
 /// The schema version this build writes (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i32 = 2;
+pub const SCHEMA_VERSION: i32 = 3;
 
 /// `PRAGMA application_id` of a hotline database ("HL12" in ASCII), so a foreign SQLite file is
 /// refused instead of written into.
@@ -65,6 +65,31 @@ const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [
     // 1 → 2: the post-call survey (好差评): 1-5 as pressed, 0 asked but not answered,
     // NULL not asked.
     "ALTER TABLE calls ADD COLUMN survey INTEGER;",
+    // 2 → 3: transfers (一键转接): one row per target leg, with how it ended.
+    "CREATE TABLE transfers (
+        call        INTEGER NOT NULL,
+        transfer    INTEGER NOT NULL,
+        target      TEXT NOT NULL,
+        number      TEXT NOT NULL,
+        mode        TEXT NOT NULL,
+        started_at  INTEGER NOT NULL,
+        answered_at INTEGER,
+        ended_at    INTEGER NOT NULL,
+        outcome     TEXT NOT NULL,
+        reason      TEXT NOT NULL,
+        PRIMARY KEY (call, transfer)
+    ) WITHOUT ROWID;
+    CREATE INDEX transfers_target ON transfers (target, ended_at);
+    CREATE TABLE ticket_pushes (
+        call        INTEGER NOT NULL,
+        transfer    INTEGER NOT NULL,
+        target      TEXT NOT NULL,
+        at          INTEGER NOT NULL,
+        delivered   INTEGER NOT NULL,
+        status      INTEGER,
+        attempts    INTEGER NOT NULL,
+        reason      TEXT NOT NULL
+    );",
 ];
 
 /// Opens the database for writing with the pragmas the writer relies on.

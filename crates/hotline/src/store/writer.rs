@@ -76,6 +76,8 @@ pub(super) const fn kind_name(record: &Record) -> &'static str {
         Record::LegEnded { .. } => "LegEnded",
         Record::CallEnded { .. } => "CallEnded",
         Record::SeatState { .. } => "SeatState",
+        Record::Transfer { .. } => "Transfer",
+        Record::TicketPush { .. } => "TicketPush",
     }
 }
 
@@ -85,7 +87,9 @@ const fn call_of(record: &Record) -> Option<u64> {
         | Record::Queue { call, .. }
         | Record::LegStarted { call, .. }
         | Record::LegEnded { call, .. }
-        | Record::CallEnded { call, .. } => Some(*call),
+        | Record::CallEnded { call, .. }
+        | Record::Transfer { call, .. }
+        | Record::TicketPush { call, .. } => Some(*call),
         Record::SeatState { .. } => None,
     }
 }
@@ -357,6 +361,62 @@ fn apply_one(conn: &Connection, record: &Record) -> Result<(), Failure> {
                 )?
                 .execute(values)?;
             }
+        }
+        Record::Transfer {
+            call,
+            transfer,
+            target,
+            number,
+            mode,
+            started_at,
+            answered_at,
+            ended_at,
+            outcome,
+            reason,
+        } => {
+            conn.prepare_cached(
+                "INSERT INTO transfers (call, transfer, target, number, mode, started_at,
+                    answered_at, ended_at, outcome, reason)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )?
+            .execute(params![
+                id(*call)?,
+                transfer,
+                target,
+                number,
+                mode,
+                started_at,
+                answered_at,
+                ended_at,
+                outcome,
+                reason
+            ])?;
+        }
+        Record::TicketPush {
+            call,
+            transfer,
+            target,
+            at,
+            delivered,
+            status,
+            attempts,
+            reason,
+        } => {
+            conn.prepare_cached(
+                "INSERT INTO ticket_pushes (call, transfer, target, at, delivered, status,
+                    attempts, reason)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?
+            .execute(params![
+                id(*call)?,
+                transfer,
+                target,
+                at,
+                delivered,
+                status,
+                attempts,
+                reason
+            ])?;
         }
         Record::SeatState {
             seat,

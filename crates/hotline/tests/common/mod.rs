@@ -10,6 +10,10 @@
 //! the run so that a failure can be read at leisure; panic messages carry the useful tails.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod raw;
+#[allow(unused_imports)] // not every test binary needs the raw caller
+pub use raw::*;
+
 use std::fmt::Write as _;
 use std::fs;
 use std::io::{ErrorKind, Read as _};

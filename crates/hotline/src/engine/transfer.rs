@@ -1,0 +1,680 @@
+//! One-key transfers (一键转接、三方通话), as the engine decides them: which target, which mode,
+//! what the three legs hear, when the seat is freed, what is recorded. The gateway dials and
+//! joins the legs ([`sip_gateway::b2bua::Gateway::dial_target`]); the media plane mixes.
+//! Triggers: the HTTP API, the seat's keys (`*2` code `#`, `*3`, `*4` by default).
+
+use std::time::Instant;
+
+use acd_core::{CallId, Input, SeatState};
+use media::call::LegId;
+use media::player::{After, Clip, Playlist};
+use sip_gateway::b2bua::{Dial, SeatFailure, TransferError, TARGET_LEG};
+
+use super::audio::MediaCommand;
+use super::{Cue, Engine};
+use crate::api::{ApiError, TransferMode, TransferView};
+use crate::config::{TargetKind, TransferTarget};
+use crate::record::Record;
+
+/// The target's leg on the media plane.
+const TARGET: LegId = LegId(TARGET_LEG);
+
+/// A transfer under way.
+#[derive(Debug, Clone)]
+pub(super) struct Transfer {
+    /// 1 for the call's first transfer, 2 for the second…
+    pub(super) number: u32,
+    pub(super) target: TransferTarget,
+    pub(super) mode: TransferMode,
+    pub(super) answered: Option<Instant>,
+    pub(super) started: Instant,
+    /// An expert seat dialled for a pool target (held not ready while it has the call).
+    pub(super) expert: Option<usize>,
+}
+
+impl Transfer {
+    fn view(&self, call: u64, state: &str) -> TransferView {
+        TransferView {
+            call,
+            target: self.target.key.clone(),
+            number: self.target.number.clone(),
+            mode: self.mode,
+            state: state.to_owned(),
+        }
+    }
+}
+
+/// How a transfer ended, as recorded and counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Outcome {
+    Completed,
+    Cancelled,
+    Busy,
+    Rejected,
+    NoAnswer,
+    Unreachable,
+    TargetHungUp,
+    CallerLeft,
+}
+
+impl Outcome {
+    pub(super) const fn as_str(self) -> &'static str {
+        match self {
+            Self::Completed => "completed",
+            Self::Cancelled => "cancelled",
+            Self::Busy => "busy",
+            Self::Rejected => "rejected",
+            Self::NoAnswer => "no_answer",
+            Self::Unreachable => "unreachable",
+            Self::TargetHungUp => "target_hung_up",
+            Self::CallerLeft => "caller_left",
+        }
+    }
+
+    fn of(why: SeatFailure) -> (Self, String) {
+        match why {
+            SeatFailure::NoAnswer => (Self::NoAnswer, "no answer within the ring timeout".into()),
+            SeatFailure::Unreachable => (Self::Unreachable, "no response from the target".into()),
+            SeatFailure::Refused(s @ (486 | 600)) => (Self::Busy, format!("busy ({s})")),
+            SeatFailure::Refused(s) => (Self::Rejected, format!("refused with {s}")),
+        }
+    }
+}
+
+fn ended_view(call: u64, state: &str) -> TransferView {
+    TransferView {
+        call,
+        target: String::new(),
+        number: String::new(),
+        mode: TransferMode::ThreeWay,
+        state: state.to_owned(),
+    }
+}
+
+impl Engine {
+    fn gw_call_of(&self, call: u64) -> Result<u64, ApiError> {
+        self.by_id.get(&call).copied().ok_or_else(|| {
+            ApiError::not_found("unknown_call", format!("no call {call} in progress"))
+        })
+    }
+
+    /// Start a transfer of call `call` (the API's id) to `target` (key, number or code).
+    pub fn start_transfer(
+        &mut self,
+        now: Instant,
+        call: u64,
+        target: &str,
+        mode: TransferMode,
+    ) -> Result<TransferView, ApiError> {
+        let gw_call = self.gw_call_of(call)?;
+        let view = self.transfer_gw(now, gw_call, target, mode);
+        self.pump(now);
+        view
+    }
+
+    fn transfer_gw(
+        &mut self,
+        now: Instant,
+        gw_call: u64,
+        target: &str,
+        mode: TransferMode,
+    ) -> Result<TransferView, ApiError> {
+        let target = self
+            .targets
+            .iter()
+            .find(|t| t.key == target || t.number == target || t.code == target)
+            .cloned()
+            .ok_or_else(|| {
+                ApiError::not_found("unknown_target", format!("no transfer target {target:?}"))
+            })?;
+        let Some(rec) = self.calls.get(&gw_call) else {
+            return Err(ApiError::not_found("unknown_call", "the call has ended"));
+        };
+        if rec.answered.is_none() || rec.seat_done.is_some() {
+            return Err(ApiError::conflict(
+                "call_not_answered",
+                "only a call a seat is talking on can be transferred",
+            ));
+        }
+        if rec.transfer.is_some() {
+            return Err(ApiError::conflict(
+                "transfer_pending",
+                "a transfer of this call is already under way",
+            ));
+        }
+        let (id, line, topic) = (rec.id, rec.line.clone(), rec.topic.clone());
+        let number = rec.transfers + 1;
+        let (uri, expert) = match (&target.uri, target.kind) {
+            (Some(uri), _) => (uri.clone(), None),
+            (None, TargetKind::ExpertPool) => {
+                let (i, contact) = self.free_expert(now, &target).ok_or_else(|| {
+                    ApiError::conflict("no_expert", format!("no seat of {} is ready", target.name))
+                })?;
+                (contact, Some(i))
+            }
+            (None, _) => {
+                return Err(ApiError::conflict(
+                    "target_unreachable",
+                    format!("{} has no trunk configured", target.key),
+                ))
+            }
+        };
+        let mut headers = vec![
+            format!("X-Hotline-Ticket: {id}"),
+            format!("X-Hotline-Line: {line}"),
+        ];
+        if let Some(t) = &topic {
+            headers.push(format!("X-Hotline-Topic: {t}"));
+        }
+        let dial = Dial {
+            uri: &uri,
+            label: &target.key,
+            headers: &headers,
+            ring_timeout: target.ring_timeout,
+        };
+        self.gw
+            .dial_target(now, gw_call, &dial)
+            .map_err(|e| match e {
+                TransferError::UnknownCall => {
+                    ApiError::not_found("unknown_call", "the call has ended")
+                }
+                TransferError::NotAnswered => ApiError::conflict(
+                    "call_not_answered",
+                    "only a call a seat is talking on can be transferred",
+                ),
+                TransferError::Pending => ApiError::conflict(
+                    "transfer_pending",
+                    "a transfer of this call is already under way",
+                ),
+                TransferError::BadUri => ApiError::conflict(
+                    "target_unreachable",
+                    format!("{}'s uri {uri:?} is not sip:user@ip[:port]", target.key),
+                ),
+                TransferError::NoMediaPort => {
+                    ApiError::conflict("no_media_port", "no RTP port is free for the target")
+                }
+            })?;
+        if let Some(i) = expert {
+            self.internal_hold(now, i, true);
+        }
+        if mode == TransferMode::Blind {
+            // The caller hears ringback while the target rings; the seat is done talking.
+            self.order(MediaCommand::Play {
+                call: gw_call,
+                leg: LegId::CALLER,
+                playlist: Playlist {
+                    clips: Vec::new(),
+                    then: After::Loop(Clip::Tone(media::tone::Tone::ringback_cn())),
+                },
+            });
+            self.order(MediaCommand::Play {
+                call: gw_call,
+                leg: LegId::SEAT,
+                playlist: Playlist {
+                    clips: Vec::new(),
+                    then: After::Silence,
+                },
+            });
+        }
+        tracing::info!(call = id, target = target.key, ?mode, "transfer started");
+        let transfer = Transfer {
+            number,
+            target,
+            mode,
+            answered: None,
+            started: now,
+            expert,
+        };
+        let view = transfer.view(id, "ringing");
+        if let Some(rec) = self.calls.get_mut(&gw_call) {
+            rec.transfers = number;
+            rec.transfer = Some(transfer);
+        }
+        self.push_ticket(gw_call);
+        Ok(view)
+    }
+
+    /// A ready, registered seat of the target's pool (one with the target's skill first):
+    /// its index and registered contact.
+    fn free_expert(&self, now: Instant, target: &TransferTarget) -> Option<(usize, String)> {
+        let pool = target.pool.as_deref()?;
+        let mut best: Option<(usize, String, bool)> = None;
+        for (i, s) in self.seats.iter().enumerate() {
+            if super::views::pool_name(s.pool) != pool
+                || self.acd.seat_state(s.id) != Some(SeatState::Ready)
+            {
+                continue;
+            }
+            let Some(binding) = self.gw.registrar().lookup(now, &s.name) else {
+                continue;
+            };
+            let skilled = target
+                .skill
+                .as_deref()
+                .is_some_and(|k| s.skills.iter().any(|x| x.starts_with(&format!("{k}:"))));
+            if best.as_ref().is_none_or(|b| skilled && !b.2) {
+                best = Some((i, binding.contact.clone(), skilled));
+            }
+        }
+        best.map(|(i, c, _)| (i, c))
+    }
+
+    /// Complete (`true`) or cancel the transfer of call `call` (the API's id).
+    pub fn end_transfer(
+        &mut self,
+        now: Instant,
+        call: u64,
+        complete: bool,
+    ) -> Result<TransferView, ApiError> {
+        let gw_call = self.gw_call_of(call)?;
+        let view = if complete {
+            self.complete_gw(now, gw_call)
+        } else {
+            self.cancel_gw(now, gw_call)
+        };
+        self.pump(now);
+        view
+    }
+
+    fn complete_gw(&mut self, now: Instant, gw_call: u64) -> Result<TransferView, ApiError> {
+        let rec = self
+            .calls
+            .get(&gw_call)
+            .ok_or_else(|| ApiError::not_found("unknown_call", "the call has ended"))?;
+        let Some(t) = rec.transfer.as_ref() else {
+            return Err(ApiError::conflict(
+                "no_transfer",
+                "no transfer is under way",
+            ));
+        };
+        if t.answered.is_none() {
+            return Err(ApiError::conflict(
+                "target_not_answered",
+                "the target has not answered yet: cancel, or wait",
+            ));
+        }
+        if !self.gw.complete_transfer(now, gw_call) {
+            return Err(ApiError::conflict(
+                "no_transfer",
+                "no transfer is under way",
+            ));
+        }
+        Ok(self.completed(now, gw_call))
+    }
+
+    /// The gateway joined caller and target: the seat's part is over.
+    fn completed(&mut self, now: Instant, gw_call: u64) -> TransferView {
+        self.order(MediaCommand::Bridge {
+            call: gw_call,
+            a: LegId::CALLER,
+            b: TARGET,
+        });
+        let seat_present = self
+            .calls
+            .get(&gw_call)
+            .is_some_and(|r| r.seat_done.is_none());
+        if seat_present {
+            self.close_leg(now, gw_call, "transferred");
+            self.seat_transferred(now, gw_call);
+        }
+        let Some(rec) = self.calls.get_mut(&gw_call) else {
+            return ended_view(0, "completed");
+        };
+        rec.seat_done.get_or_insert(now);
+        let id = rec.id;
+        let (line, queue) = (rec.line.clone(), rec.queue);
+        let Some(t) = rec.transfer.take() else {
+            return ended_view(id, "completed");
+        };
+        rec.completed_transfer = Some(t.clone());
+        if let Some(m) = queue.and_then(|q| self.line_metrics(q, &line)) {
+            m.transferred();
+        }
+        self.record_transfer(now, id, &t, Outcome::Completed, "");
+        t.view(id, "completed")
+    }
+
+    /// The distributor hears the seat handed the call on (its wrap-up starts).
+    fn seat_transferred(&mut self, now: Instant, gw_call: u64) {
+        let Some(rec) = self.calls.get(&gw_call) else {
+            return;
+        };
+        if rec.queue.is_none() || rec.direct {
+            return;
+        }
+        let id = rec.id;
+        if let Err(e) = self
+            .acd
+            .handle(now, Input::CallTransferred { call: CallId(id) })
+        {
+            tracing::error!(call = id, error = %e, "distributor refused a transfer");
+        }
+    }
+
+    fn cancel_gw(&mut self, now: Instant, gw_call: u64) -> Result<TransferView, ApiError> {
+        let rec = self
+            .calls
+            .get(&gw_call)
+            .ok_or_else(|| ApiError::not_found("unknown_call", "the call has ended"))?;
+        if rec.transfer.is_none() {
+            return Err(ApiError::conflict(
+                "no_transfer",
+                "no transfer is under way",
+            ));
+        }
+        self.gw.cancel_transfer(now, gw_call);
+        Ok(self.back_to_seat(
+            now,
+            gw_call,
+            Outcome::Cancelled,
+            "cancelled by the seat",
+            false,
+        ))
+    }
+
+    /// The transfer is over without completing: caller and seat talk again (the seat hears
+    /// the refusal cue first when `tell` is set). A seat that already left: the call ends.
+    fn back_to_seat(
+        &mut self,
+        now: Instant,
+        gw_call: u64,
+        outcome: Outcome,
+        reason: &str,
+        tell: bool,
+    ) -> TransferView {
+        let Some(rec) = self.calls.get_mut(&gw_call) else {
+            return ended_view(0, outcome.as_str());
+        };
+        let id = rec.id;
+        let seat_left = rec.seat_done.is_some();
+        let Some(t) = rec.transfer.take() else {
+            return ended_view(id, outcome.as_str());
+        };
+        if let Some(i) = t.expert {
+            self.internal_hold(now, i, false);
+        }
+        self.record_transfer(now, id, &t, outcome, reason);
+        tracing::info!(
+            call = id,
+            target = t.target.key,
+            outcome = outcome.as_str(),
+            reason,
+            "transfer over"
+        );
+        if seat_left {
+            self.gw.terminate(now, gw_call);
+        } else {
+            self.order(MediaCommand::Bridge {
+                call: gw_call,
+                a: LegId::CALLER,
+                b: LegId::SEAT,
+            });
+            if tell {
+                self.tell_seat(gw_call);
+            }
+        }
+        t.view(id, outcome.as_str())
+    }
+
+    /// The seat hears the refusal cue, then the caller again.
+    fn tell_seat(&mut self, gw_call: u64) {
+        self.order(MediaCommand::Play {
+            call: gw_call,
+            leg: LegId::SEAT,
+            playlist: Playlist {
+                clips: vec![Clip::Tone(Cue::Refused.tone())],
+                then: After::Silence,
+            },
+        });
+        if let Some(rec) = self.calls.get_mut(&gw_call) {
+            rec.rebridge_seat = true;
+        }
+    }
+
+    /// Gateway: the target rings.
+    pub(super) fn on_transfer_ringing(&mut self, gw_call: u64) {
+        if let Some(rec) = self.calls.get(&gw_call) {
+            tracing::debug!(call = rec.id, "transfer target ringing");
+        }
+    }
+
+    /// Gateway: the target answered. Three-way: everyone hears everyone. Blind, or a seat
+    /// that already left: the caller goes to the target at once.
+    pub(super) fn on_transfer_answered(&mut self, now: Instant, gw_call: u64) {
+        let Some(rec) = self.calls.get_mut(&gw_call) else {
+            return;
+        };
+        let seat_left = rec.seat_done.is_some();
+        let Some(t) = rec.transfer.as_mut() else {
+            return;
+        };
+        t.answered = Some(now);
+        if t.mode == TransferMode::Blind || seat_left {
+            if self.gw.complete_transfer(now, gw_call) {
+                self.completed(now, gw_call);
+            }
+            return;
+        }
+        self.order(MediaCommand::Mix {
+            call: gw_call,
+            legs: vec![LegId::CALLER, LegId::SEAT, TARGET],
+        });
+    }
+
+    /// Gateway: the target failed.
+    pub(super) fn on_transfer_failed(&mut self, now: Instant, gw_call: u64, why: SeatFailure) {
+        let (outcome, reason) = Outcome::of(why);
+        self.back_to_seat(now, gw_call, outcome, &reason, true);
+    }
+
+    /// Gateway: the target hung up before the transfer completed.
+    pub(super) fn on_transfer_ended(&mut self, now: Instant, gw_call: u64) {
+        self.back_to_seat(
+            now,
+            gw_call,
+            Outcome::TargetHungUp,
+            "the target hung up",
+            true,
+        );
+    }
+
+    /// The seat left during a transfer: a three-way call whose target talks completes; one
+    /// still ringing completes when the target answers.
+    pub(super) fn seat_left_transfer(&mut self, now: Instant, gw_call: u64) -> bool {
+        let Some(rec) = self.calls.get_mut(&gw_call) else {
+            return false;
+        };
+        let Some(t) = rec.transfer.as_ref() else {
+            return false;
+        };
+        let answered = t.answered.is_some();
+        tracing::info!(
+            call = rec.id,
+            answered,
+            "seat left during the transfer: complete"
+        );
+        if answered {
+            if self.gw.complete_transfer(now, gw_call) {
+                self.completed(now, gw_call);
+            }
+        } else {
+            self.close_leg(now, gw_call, "transferred");
+            self.seat_transferred(now, gw_call);
+            if let Some(rec) = self.calls.get_mut(&gw_call) {
+                rec.seat_done = Some(now);
+            }
+            // Until the target answers the caller hears ringback.
+            self.order(MediaCommand::Play {
+                call: gw_call,
+                leg: LegId::CALLER,
+                playlist: Playlist {
+                    clips: Vec::new(),
+                    then: After::Loop(Clip::Tone(media::tone::Tone::ringback_cn())),
+                },
+            });
+        }
+        true
+    }
+
+    /// The call ended: a transfer under way (the caller left; the gateway dropped the
+    /// target) is recorded; an expert seat that had the call is free again.
+    pub(super) fn transfer_call_ended(&mut self, now: Instant, gw_call: u64) {
+        let Some(rec) = self.calls.get_mut(&gw_call) else {
+            return;
+        };
+        let id = rec.id;
+        let pending = rec.transfer.take();
+        let done = rec.completed_transfer.take();
+        if let Some(t) = &pending {
+            self.record_transfer(now, id, t, Outcome::CallerLeft, "the caller hung up");
+        }
+        for t in pending.iter().chain(done.iter()) {
+            if let Some(i) = t.expert {
+                self.internal_hold(now, i, false);
+            }
+        }
+    }
+
+    fn record_transfer(
+        &mut self,
+        now: Instant,
+        call: u64,
+        t: &Transfer,
+        outcome: Outcome,
+        reason: &str,
+    ) {
+        self.metrics.transfer(&t.target.key, outcome.as_str());
+        let r = Record::Transfer {
+            call,
+            transfer: t.number,
+            target: t.target.key.clone(),
+            number: t.target.number.clone(),
+            mode: match t.mode {
+                TransferMode::ThreeWay => "three_way",
+                TransferMode::Blind => "blind",
+            }
+            .to_owned(),
+            started_at: self.clock.ms(t.started),
+            answered_at: t.answered.map(|a| self.clock.ms(a)),
+            ended_at: self.clock.ms(now),
+            outcome: outcome.as_str().to_owned(),
+            reason: reason.to_owned(),
+        };
+        self.record(r);
+    }
+
+    /// Queue the ticket push (工单推送) of the call's new transfer, if its target has a URL.
+    fn push_ticket(&mut self, gw_call: u64) {
+        let Some(rec) = self.calls.get(&gw_call) else {
+            return;
+        };
+        let Some(t) = rec.transfer.as_ref() else {
+            return;
+        };
+        let Some(url) = t.target.ticket_url.clone() else {
+            return;
+        };
+        let ticket = crate::ticket::Ticket {
+            call: rec.id,
+            transfer: t.number,
+            target: t.target.key.clone(),
+            line: rec.line.clone(),
+            topic: rec.topic.clone(),
+            caller: rec.caller.clone(),
+            seat: rec.answered_by.map(|s| s.0),
+            at: self.clock.ms(t.started),
+        };
+        self.tickets.push_back((url, ticket));
+    }
+
+    /// The next ticket to push, and where.
+    pub fn poll_ticket(&mut self) -> Option<(String, crate::ticket::Ticket)> {
+        self.tickets.pop_front()
+    }
+
+    /// A ticket push ended: recorded and counted.
+    pub fn on_ticket_pushed(
+        &mut self,
+        now: Instant,
+        ticket: &crate::ticket::Ticket,
+        outcome: &crate::ticket::PushOutcome,
+    ) {
+        let (delivered, status, attempts, reason) = match outcome {
+            crate::ticket::PushOutcome::Delivered { status, attempts } => {
+                (true, Some(*status), *attempts, String::new())
+            }
+            crate::ticket::PushOutcome::Failed { reason, attempts } => {
+                (false, None, *attempts, reason.clone())
+            }
+        };
+        tracing::info!(
+            call = ticket.call,
+            target = ticket.target,
+            delivered,
+            attempts,
+            reason,
+            "ticket push"
+        );
+        self.metrics.ticket_push(
+            &ticket.target,
+            if delivered { "delivered" } else { "failed" },
+        );
+        let r = Record::TicketPush {
+            call: ticket.call,
+            transfer: ticket.transfer,
+            target: ticket.target.clone(),
+            at: self.clock.ms(now),
+            delivered,
+            status,
+            attempts,
+            reason,
+        };
+        self.record(r);
+    }
+
+    /// Keys a seat pressed during a call: start (`*2` code `#`), complete, cancel.
+    /// True when they made a transfer command.
+    pub(super) fn transfer_keys(&mut self, now: Instant, gw_call: u64) -> bool {
+        let Some(rec) = self.calls.get_mut(&gw_call) else {
+            return false;
+        };
+        let keys = rec.keys.clone();
+        let codes = &self.transfer_codes;
+        if keys.ends_with(&codes.complete) {
+            rec.keys.clear();
+            if let Err(e) = self.complete_gw(now, gw_call) {
+                tracing::info!(error = %e.message, "seat key: complete refused");
+                self.tell_seat(gw_call);
+            }
+            return true;
+        }
+        if keys.ends_with(&codes.cancel) {
+            rec.keys.clear();
+            if let Err(e) = self.cancel_gw(now, gw_call) {
+                tracing::info!(error = %e.message, "seat key: cancel refused");
+                self.tell_seat(gw_call);
+            }
+            return true;
+        }
+        let code = keys.strip_suffix('#').and_then(|k| {
+            k.rfind(codes.start.as_str())
+                .map(|i| k[i + codes.start.len()..].to_owned())
+        });
+        let Some(code) = code else {
+            return false;
+        };
+        rec.keys.clear();
+        let refused = if code.is_empty() || !code.bytes().all(|b| b.is_ascii_digit()) {
+            Some("not a target code".to_owned())
+        } else {
+            self.transfer_gw(now, gw_call, &code, TransferMode::ThreeWay)
+                .err()
+                .map(|e| e.message)
+        };
+        if let Some(why) = refused {
+            tracing::info!(code, why, "seat key: transfer refused");
+            self.tell_seat(gw_call);
+        }
+        true
+    }
+}

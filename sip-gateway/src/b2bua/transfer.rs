@@ -1,0 +1,344 @@
+//! Transfers (一键转接、三方通话): an answered call dials a target (a sub-platform trunk, an
+//! emergency line, an expert seat) on a third leg of its own, while caller and seat stay
+//! connected. The target's leg is an entry of its own in the call table (a call with a
+//! `parent`), driven by the same client-INVITE machinery as a seat's leg; its media is the
+//! parent's third media leg. Completing moves the target's dialog into the seat's place; the
+//! platform decides when (docs/decisions/0014-transfers.md).
+
+use std::time::{Duration, Instant};
+
+use rsipstack::sip::Method;
+
+use super::call::{placeholder_leg, Call, CallState, ClientPurpose, SeatFailure, SeatInvite, Side};
+use super::{contact_uri, AckTemplate, Event, Gateway, ALLOW};
+use crate::dialog::{build_request, user_of, Dialog, OutRequest, Via};
+use crate::peer::Peer;
+use crate::route::Router;
+
+/// What to dial for a transfer.
+#[derive(Debug, Clone, Copy)]
+pub struct Dial<'a> {
+    /// The target's SIP URI, `sip:user@ip[:port]` (UDP).
+    pub uri: &'a str,
+    /// The target's label, reported as the leg's seat name in events.
+    pub label: &'a str,
+    /// Extra header lines (without CRLF), e.g. `X-Hotline-Ticket: 42`.
+    pub headers: &'a [String],
+    /// How long the target may ring.
+    pub ring_timeout: Duration,
+}
+
+/// Why [`Gateway::dial_target`] could not start a transfer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransferError {
+    /// No such call.
+    UnknownCall,
+    /// The call is not answered by a seat (still waiting, or the platform answered it).
+    NotAnswered,
+    /// A transfer of this call is already under way.
+    Pending,
+    /// The URI is not `sip:user@ip[:port]`.
+    BadUri,
+    /// No RTP port is free for the target's leg.
+    NoMediaPort,
+}
+
+/// `sip:user@host[:port][;params]` with an IP host → its address (UDP, 5060 by default).
+fn target_peer(uri: &str) -> Option<Peer> {
+    let rest = uri.strip_prefix("sip:")?;
+    let host_port = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    let host_port = host_port.split([';', '?', '>']).next()?;
+    let addr = host_port.parse::<std::net::SocketAddr>().ok().or_else(|| {
+        host_port
+            .parse::<std::net::IpAddr>()
+            .ok()
+            .map(|ip| std::net::SocketAddr::new(ip, 5060))
+    })?;
+    Some(Peer::udp(addr))
+}
+
+impl<R: Router> Gateway<R> {
+    /// Dial a transfer target for the answered call `call_id`: a new leg of its own with our
+    /// SDP offer (the caller's codec), the caller in `P-Asserted-Identity` and `dial.headers`.
+    /// Caller and seat stay as they are; the outcome comes as [`Event::TransferRinging`],
+    /// [`Event::TransferAnswered`] or [`Event::TransferFailed`].
+    pub fn dial_target(
+        &mut self,
+        now: Instant,
+        call_id: u64,
+        dial: &Dial<'_>,
+    ) -> Result<(), TransferError> {
+        let call = self.calls.get(&call_id).ok_or(TransferError::UnknownCall)?;
+        if call.state != CallState::Answered || call.b.call_id.is_empty() || call.parent.is_some() {
+            return Err(TransferError::NotAnswered);
+        }
+        if self.transfer_of.contains_key(&call_id) {
+            return Err(TransferError::Pending);
+        }
+        let peer = target_peer(dial.uri).ok_or(TransferError::BadUri)?;
+        let caller = user_of(crate::dialog::uri_of(&call.a.remote_uri))
+            .unwrap_or("anonymous")
+            .to_owned();
+        let mut body = None;
+        if let (Some(anchor), Some(media)) = (
+            self.anchor.as_mut(),
+            self.calls.get_mut(&call_id).and_then(|c| c.media.as_mut()),
+        ) {
+            let offer = anchor
+                .open_target(call_id, media)
+                .map_err(|_| TransferError::NoMediaPort)?;
+            body = Some(offer);
+        }
+        let out_id = self.ids.next();
+        let host = self.config.local_addr.ip().to_string();
+        let b = Dialog {
+            call_id: self.ids.call_id(&host),
+            local_tag: self.ids.tag(),
+            remote_tag: None,
+            local_uri: format!("<sip:{caller}@{host}>"),
+            remote_uri: format!("<{}>", dial.uri),
+            local_cseq: 1,
+            remote_cseq: None,
+            remote_target: dial.uri.to_owned(),
+            route_set: Vec::new(),
+            peer,
+        };
+        let branch = self.ids.branch();
+        let contact = contact_uri(&self.sent_by, peer.transport);
+        let transport = peer.transport.via_token();
+        let pai = format!("P-Asserted-Identity: <sip:{caller}@{host}>");
+        let mut extra: Vec<&str> = vec![ALLOW, &pai];
+        extra.extend(dial.headers.iter().map(String::as_str));
+        let request = build_request(&OutRequest {
+            method: Method::Invite,
+            uri: dial.uri,
+            via: Via {
+                transport,
+                sent_by: &self.sent_by,
+                branch: &branch,
+            },
+            max_forwards: 70,
+            from: &b.local_uri,
+            from_tag: &b.local_tag,
+            to: &b.remote_uri,
+            to_tag: None,
+            call_id: &b.call_id,
+            cseq: 1,
+            routes: &[],
+            contact: Some(&contact),
+            extra: &extra,
+            body: body.as_deref().map(|b| ("application/sdp", b)),
+        });
+        let ack = AckTemplate {
+            uri: dial.uri.to_owned(),
+            via_transport: transport,
+            sent_by: self.sent_by.clone(),
+            branch: branch.clone(),
+            from: b.local_uri.clone(),
+            from_tag: b.local_tag.clone(),
+            to: b.remote_uri.clone(),
+            call_id: b.call_id.clone(),
+            cseq: 1,
+            routes: Vec::new(),
+        };
+        self.dialogs.insert(
+            (b.call_id.clone(), b.local_tag.clone()),
+            (out_id, Side::Seat),
+        );
+        let deadline = now + dial.ring_timeout;
+        let invite = SeatInvite {
+            client_tx: 0,
+            branch: branch.clone(),
+            uri: dial.uri.to_owned(),
+            to: b.remote_uri.clone(),
+            got_provisional: false,
+            cancel_pending: false,
+        };
+        let mut out = Call::new(placeholder_leg(peer), b, u64::MAX);
+        out.seat = dial.label.to_owned();
+        out.state = CallState::Ringing;
+        out.seat_invite = Some(invite);
+        out.ring_deadline = Some(deadline);
+        out.parent = Some(call_id);
+        self.calls.insert(out_id, out);
+        self.transfer_of.insert(call_id, out_id);
+        let client_tx = self.open_client(
+            now,
+            peer,
+            (branch, Method::Invite),
+            request,
+            ClientPurpose::SeatInvite { call: out_id },
+            Some(ack),
+        );
+        if let Some(inv) = self
+            .calls
+            .get_mut(&out_id)
+            .and_then(|c| c.seat_invite.as_mut())
+        {
+            inv.client_tx = client_tx;
+        }
+        self.arm_ring(out_id, deadline);
+        Ok(())
+    }
+
+    /// Whether `call_id` has a transfer under way, and whether its target has answered.
+    pub fn transfer_state(&self, call_id: u64) -> Option<bool> {
+        let out = self.transfer_of.get(&call_id)?;
+        self.calls.get(out).map(|c| c.state == CallState::Answered)
+    }
+
+    /// Complete the transfer of `call_id`: the seat's leg is hung up (BYE) unless it already
+    /// left, and the target takes its place (caller and target talk on). False unless the
+    /// target has answered.
+    pub fn complete_transfer(&mut self, now: Instant, call_id: u64) -> bool {
+        let Some(&out_id) = self.transfer_of.get(&call_id) else {
+            return false;
+        };
+        if !self
+            .calls
+            .get(&out_id)
+            .is_some_and(|c| c.state == CallState::Answered)
+        {
+            return false;
+        }
+        let seat_present = self
+            .calls
+            .get(&call_id)
+            .is_some_and(|c| !c.b.call_id.is_empty());
+        if seat_present {
+            self.send_bye(now, call_id, Side::Seat);
+        }
+        self.transfer_of.remove(&call_id);
+        let Some(out) = self.calls.remove(&out_id) else {
+            return false;
+        };
+        let Some(call) = self.calls.get_mut(&call_id) else {
+            return false;
+        };
+        let old = std::mem::replace(&mut call.b, out.b);
+        call.seat = out.seat;
+        call.acks_sent[Side::Seat.index()] = out.acks_sent[Side::Seat.index()].clone();
+        call.awaiting_ack[Side::Seat.index()] = None;
+        call.keep_caller = false;
+        let key = (call.b.call_id.clone(), call.b.local_tag.clone());
+        if let (Some(anchor), Some(media)) = (self.anchor.as_mut(), call.media.as_mut()) {
+            anchor.promote_target(call_id, media);
+        }
+        self.dialogs.remove(&(old.call_id, old.local_tag));
+        self.dialogs.insert(key, (call_id, Side::Seat));
+        true
+    }
+
+    /// Drop the transfer of `call_id`: CANCEL a ringing target, BYE an answered one. Caller
+    /// and seat stay. False if there is none.
+    pub fn cancel_transfer(&mut self, now: Instant, call_id: u64) -> bool {
+        let Some(out_id) = self.transfer_of.remove(&call_id) else {
+            return false;
+        };
+        self.close_target_media(call_id);
+        self.drop_target(now, out_id);
+        true
+    }
+
+    fn close_target_media(&mut self, call_id: u64) {
+        if let (Some(anchor), Some(media)) = (
+            self.anchor.as_mut(),
+            self.calls.get_mut(&call_id).and_then(|c| c.media.as_mut()),
+        ) {
+            anchor.close_target(call_id, media);
+        }
+    }
+
+    /// End a target's leg whatever its state, reporting nothing.
+    pub(super) fn drop_target(&mut self, now: Instant, out_id: u64) {
+        let Some(out) = self.calls.get_mut(&out_id) else {
+            return;
+        };
+        out.parent = None;
+        match out.state {
+            CallState::Ringing => {
+                out.state = CallState::Ending;
+                let can_cancel = match out.seat_invite.as_mut() {
+                    Some(inv) if inv.got_provisional => true,
+                    Some(inv) => {
+                        inv.cancel_pending = true;
+                        false
+                    }
+                    None => false,
+                };
+                if can_cancel {
+                    self.send_cancel(now, out_id);
+                } else {
+                    let at = now + self.config.timers.t1 * 64;
+                    self.arm_reap(out_id, at);
+                }
+            }
+            CallState::Answered => {
+                self.send_bye(now, out_id, Side::Seat);
+                self.remove_call(out_id);
+            }
+            CallState::Held | CallState::Ending => {}
+        }
+    }
+
+    /// Targets of calls that ended: dropped once `now` is known.
+    pub(super) fn drop_orphaned_targets(&mut self, now: Instant) {
+        while let Some(out_id) = self.orphans.pop() {
+            self.drop_target(now, out_id);
+        }
+    }
+
+    /// The target's leg failed (`why`) or ended: tell the platform, tidy up.
+    pub(super) fn target_gone(&mut self, out_id: u64, why: Option<SeatFailure>) {
+        let Some(parent) = self.calls.get(&out_id).and_then(|c| c.parent) else {
+            return;
+        };
+        if self.transfer_of.get(&parent) == Some(&out_id) {
+            self.transfer_of.remove(&parent);
+            self.close_target_media(parent);
+        }
+        self.events.push_back(match why {
+            Some(why) => Event::TransferFailed { call: parent, why },
+            None => Event::TransferEnded { call: parent },
+        });
+    }
+
+    /// The target answered: ACK, learn its media, tell the platform.
+    pub(super) fn target_answered(
+        &mut self,
+        now: Instant,
+        out_id: u64,
+        body: Option<(String, Vec<u8>)>,
+    ) {
+        let Some(parent) = self.calls.get(&out_id).and_then(|c| c.parent) else {
+            return;
+        };
+        if let Some(c) = self.calls.get_mut(&out_id) {
+            c.state = CallState::Answered;
+        }
+        self.send_ack(now, out_id, Side::Seat, 1, None);
+        if let (Some(anchor), Some(media)) = (
+            self.anchor.as_mut(),
+            self.calls.get_mut(&parent).and_then(|c| c.media.as_mut()),
+        ) {
+            anchor.target_answered(parent, media, body.as_ref());
+        }
+        self.events
+            .push_back(Event::TransferAnswered { call: parent });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::target_peer;
+
+    #[test]
+    fn target_uris_resolve_to_udp_peers() {
+        let p = target_peer("sip:12333@127.0.0.1:5071").expect("peer");
+        assert_eq!(p.addr, "127.0.0.1:5071".parse().expect("addr"));
+        let p = target_peer("sip:110@10.0.0.9;transport=udp").expect("peer");
+        assert_eq!(p.addr.port(), 5060);
+        assert!(target_peer("sip:12333@trunk.example.org").is_none());
+        assert!(target_peer("tel:12333").is_none());
+    }
+}
