@@ -64,6 +64,11 @@ impl Dialog {
     /// Build an in-dialog request (RFC 3261 §12.2.1.1): Request-URI is the remote target,
     /// Route headers from the route set, From/To/Call-ID from the dialog.
     pub fn request(&self, req: InDialog<'_>) -> Bytes {
+        self.request_with(req, &[])
+    }
+
+    /// [`request`](Self::request) with further header lines (each without CRLF).
+    pub fn request_with(&self, req: InDialog<'_>, extra: &[&str]) -> Bytes {
         build_request(&OutRequest {
             method: req.method,
             uri: &self.remote_target,
@@ -81,7 +86,7 @@ impl Dialog {
             cseq: req.cseq,
             routes: &self.route_set,
             contact: req.contact,
-            extra: &[],
+            extra,
             body: req.body,
         })
     }

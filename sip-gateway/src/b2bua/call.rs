@@ -184,6 +184,8 @@ pub(super) struct Call {
     pub(super) keep_caller: bool,
     /// A transfer target's leg: the call it was dialled for ([`Gateway::dial_target`]).
     pub(super) parent: Option<u64>,
+    /// The seat's phone referred the call (REFER) and waits for the outcome's NOTIFY.
+    pub(super) refer_pending: bool,
 }
 
 impl Call {
@@ -204,6 +206,7 @@ impl Call {
             media: None,
             keep_caller: false,
             parent: None,
+            refer_pending: false,
         }
     }
 
@@ -483,6 +486,7 @@ impl<R: Router> Gateway<R> {
                 media,
                 keep_caller: false,
                 parent: None,
+                refer_pending: false,
             },
         );
         self.stats.calls_started += 1;
@@ -894,6 +898,7 @@ impl<R: Router> Gateway<R> {
                 media: None,
                 keep_caller: false,
                 parent: None,
+                refer_pending: false,
             },
         );
         if can_cancel {
@@ -1266,6 +1271,9 @@ impl<R: Router> Gateway<R> {
             .map(|c| c.leg_mut(side).accept_remote_cseq(req.cseq).is_ok());
         let offer_in_request = !req.request.body().is_empty();
         let raw_body = body_of(&req);
+        let refer_target = (method == Method::Refer)
+            .then(|| super::refer::refer_to(&req))
+            .flatten();
         let id = self.open_server(now, from, key, req, Some(call_id));
         if in_order != Some(true) {
             // RFC 3261 §12.2.2: a lower CSeq in a dialog gets 500.
@@ -1286,6 +1294,10 @@ impl<R: Router> Gateway<R> {
         }
         if method == Method::Invite {
             self.respond(now, id, 100, "Trying", &[], None);
+        }
+        if method == Method::Refer {
+            self.on_refer(now, call_id, side, id, refer_target);
+            return;
         }
         if method == Method::Info {
             if let Some(digit) = raw_body.as_ref().and_then(|(t, b)| dtmf_info(t, b)) {

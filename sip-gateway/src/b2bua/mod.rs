@@ -13,6 +13,7 @@
 mod anchor;
 mod call;
 mod ids;
+mod refer;
 mod transfer;
 
 use std::cmp::Reverse;
@@ -36,6 +37,7 @@ pub use anchor::{AnchorConfig, MediaOrder, PortPool, PortSource, TARGET_LEG};
 use call::{Call, ClientPurpose};
 pub use call::{EndCause, OfferError, SeatFailure, Side};
 use ids::Ids;
+pub use refer::ReferTo;
 pub use transfer::{Dial, TransferError};
 
 /// Settings of the gateway core.
@@ -145,6 +147,16 @@ pub enum Event {
     TransferEnded {
         /// The call being transferred.
         call: u64,
+    },
+    /// The seat's phone asks to transfer the call (REFER). Answer with
+    /// [`Gateway::answer_refer`].
+    Refer {
+        /// The call.
+        call: u64,
+        /// The REFER's transaction, for the answer.
+        refer: u64,
+        /// What it asks for.
+        target: ReferTo,
     },
     /// A key pressed, carried in a SIP INFO (`application/dtmf-relay` or `application/dtmf`).
     Dtmf {
@@ -863,7 +875,8 @@ fn contact_uri(sent_by: &str, transport: Transport) -> String {
 }
 
 /// The methods we take part in, for Allow headers.
-const ALLOW: &str = "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, INFO";
+const ALLOW: &str =
+    "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, INFO, REFER, NOTIFY";
 
 fn build_ack(t: &AckTemplate, to_tag: Option<&str>) -> Bytes {
     crate::dialog::build_request(&crate::dialog::OutRequest {

@@ -542,6 +542,11 @@ impl Engine {
             Event::TransferAnswered { call } => self.on_transfer_answered(now, call),
             Event::TransferFailed { call, why } => self.on_transfer_failed(now, call, why),
             Event::TransferEnded { call } => self.on_transfer_ended(now, call),
+            Event::Refer {
+                call,
+                refer,
+                target,
+            } => self.on_refer(now, call, refer, target),
         }
     }
 

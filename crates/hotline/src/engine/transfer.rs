@@ -8,7 +8,7 @@ use std::time::Instant;
 use acd_core::{CallId, Input, SeatState};
 use media::call::LegId;
 use media::player::{After, Clip, Playlist};
-use sip_gateway::b2bua::{Dial, SeatFailure, TransferError, TARGET_LEG};
+use sip_gateway::b2bua::{Dial, ReferTo, SeatFailure, TransferError, TARGET_LEG};
 
 use super::audio::MediaCommand;
 use super::{Cue, Engine};
@@ -30,6 +30,8 @@ pub(super) struct Transfer {
     pub(super) started: Instant,
     /// An expert seat dialled for a pool target (held not ready while it has the call).
     pub(super) expert: Option<usize>,
+    /// Asked for by the seat's phone (REFER): it hears the outcome in a NOTIFY.
+    pub(super) by_refer: bool,
 }
 
 impl Transfer {
@@ -68,6 +70,20 @@ impl Outcome {
             Self::Unreachable => "unreachable",
             Self::TargetHungUp => "target_hung_up",
             Self::CallerLeft => "caller_left",
+        }
+    }
+
+    /// The status line the referring phone is told (RFC 3515 sipfrag).
+    const fn sipfrag(self) -> &'static str {
+        match self {
+            Self::Completed => "SIP/2.0 200 OK",
+            Self::Busy => "SIP/2.0 486 Busy Here",
+            Self::NoAnswer => "SIP/2.0 480 Temporarily Unavailable",
+            Self::Unreachable => "SIP/2.0 503 Service Unavailable",
+            Self::Rejected => "SIP/2.0 603 Decline",
+            Self::Cancelled | Self::TargetHungUp | Self::CallerLeft => {
+                "SIP/2.0 487 Request Terminated"
+            }
         }
     }
 
@@ -224,6 +240,7 @@ impl Engine {
             answered: None,
             started: now,
             expert,
+            by_refer: false,
         };
         let view = transfer.view(id, "ringing");
         if let Some(rec) = self.calls.get_mut(&gw_call) {
@@ -394,6 +411,9 @@ impl Engine {
             self.internal_hold(now, i, false);
         }
         self.record_transfer(now, id, &t, outcome, reason);
+        if t.by_refer {
+            self.gw.refer_outcome(now, gw_call, outcome.sipfrag());
+        }
         tracing::info!(
             call = id,
             target = t.target.key,
@@ -431,6 +451,45 @@ impl Engine {
         }
     }
 
+    /// Gateway: the seat's phone sent REFER. A blind transfer to a configured target (by
+    /// number, code or key in the Refer-To user part); anything else is refused: 403 for a
+    /// number that is not a target (seats may not dial out through the platform), 501 for an
+    /// attended transfer (Replaces), 491 while another transfer is under way.
+    pub(super) fn on_refer(&mut self, now: Instant, gw_call: u64, refer: u64, target: ReferTo) {
+        if target.replaces {
+            self.gw.answer_refer(
+                now,
+                gw_call,
+                refer,
+                501,
+                "Attended transfer (Replaces) not supported",
+            );
+            return;
+        }
+        match self.transfer_gw(now, gw_call, &target.user, TransferMode::Blind) {
+            Ok(_) => {
+                if let Some(t) = self
+                    .calls
+                    .get_mut(&gw_call)
+                    .and_then(|r| r.transfer.as_mut())
+                {
+                    t.by_refer = true;
+                }
+                self.gw.answer_refer(now, gw_call, refer, 202, "Accepted");
+            }
+            Err(e) => {
+                let (status, reason) = match e.code {
+                    "unknown_target" => (403, "Forbidden: not a transfer target"),
+                    "transfer_pending" => (491, "Request Pending"),
+                    "call_not_answered" => (403, "Forbidden"),
+                    _ => (503, "Service Unavailable"),
+                };
+                tracing::info!(target = target.user, error = %e.message, status, "REFER refused");
+                self.gw.answer_refer(now, gw_call, refer, status, reason);
+            }
+        }
+    }
+
     /// Gateway: the target rings.
     pub(super) fn on_transfer_ringing(&mut self, gw_call: u64) {
         if let Some(rec) = self.calls.get(&gw_call) {
@@ -450,6 +509,11 @@ impl Engine {
         };
         t.answered = Some(now);
         if t.mode == TransferMode::Blind || seat_left {
+            if t.by_refer {
+                // The phone hears the success before the platform hangs it up.
+                self.gw
+                    .refer_outcome(now, gw_call, Outcome::Completed.sipfrag());
+            }
             if self.gw.complete_transfer(now, gw_call) {
                 self.completed(now, gw_call);
             }
