@@ -230,6 +230,8 @@ pub struct CallView {
     pub seat: Option<String>,
     /// Milliseconds since the call entered its queue (or arrived, if never queued).
     pub waited_ms: u64,
+    /// The transfer target (sub-platform, sub-center) whose trunk sent the call to us.
+    pub origin: Option<String>,
 }
 
 /// How a transfer hands the caller over.

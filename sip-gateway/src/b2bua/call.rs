@@ -424,6 +424,19 @@ impl<R: Router> Gateway<R> {
             peer: from,
         };
         let from_seat = self.seat_at(now, &caller, from);
+        let context: Vec<(String, String)> = req
+            .request
+            .headers
+            .iter()
+            .filter_map(|h| match h {
+                Header::Other(name, value) => {
+                    let n = name.to_ascii_lowercase();
+                    n.strip_prefix("x-hotline-")
+                        .map(|k| (k.to_owned(), value.trim().to_owned()))
+                }
+                _ => None,
+            })
+            .collect();
         let offer_body = self.anchor.as_ref().and_then(|_| body_of(&req));
         let a_tx = self.open_server(now, from, key, req, Some(call_id));
         self.respond_tagged(now, a_tx, 100, "Trying", None, &[], None);
@@ -495,6 +508,8 @@ impl<R: Router> Gateway<R> {
             dialed,
             caller,
             from_seat,
+            source: from.addr,
+            context,
         });
         if let Some((seat, ring_timeout)) = ring {
             let ring = ring_timeout.unwrap_or(self.config.ring_timeout);

@@ -76,6 +76,11 @@ pub enum Event {
         /// The registered seat whose phone placed the call (From user with a binding on the
         /// very address the INVITE came from), e.g. for feature codes.
         from_seat: Option<String>,
+        /// Where the INVITE came from (e.g. a sub-platform's trunk).
+        source: SocketAddr,
+        /// The `X-Hotline-*` headers it carried (a transfer from another platform), as
+        /// (name without the prefix, lowercase; value), e.g. ("topic", "人社").
+        context: Vec<(String, String)>,
     },
     /// Ringing a seat for a held call failed; the caller is held again.
     OfferFailed {

@@ -125,6 +125,8 @@ struct CallRec {
     keys: String,
     /// The caller's number.
     caller: String,
+    /// A call another platform transferred to us: its target entry and context.
+    origin: Option<transfer::Origin>,
     /// Ended because a leg sent no RTP.
     no_rtp: bool,
     /// Answered by the platform for a confirmation: hang up when it has played.
@@ -529,7 +531,12 @@ impl Engine {
                 dialed,
                 caller,
                 from_seat,
-            } => self.on_call_started(now, call, dialed, caller, from_seat),
+                source,
+                context,
+            } => {
+                let origin = self.origin_of(source, &context);
+                self.on_call_started(now, call, dialed, caller, from_seat, origin);
+            }
             Event::SeatRinging { .. } => {}
             Event::CallAnswered { call, seat } => self.on_answered(now, call, &seat),
             Event::OfferFailed { call, seat, why } => self.on_offer_failed(now, call, &seat, why),
@@ -557,6 +564,7 @@ impl Engine {
         dialed: String,
         caller: String,
         from_seat: Option<String>,
+        origin: Option<transfer::Origin>,
     ) {
         let id = self.next_id;
         self.next_id += 1;
@@ -589,6 +597,7 @@ impl Engine {
                 seat_done: None,
                 keys: String::new(),
                 caller: caller_number,
+                origin,
                 no_rtp: false,
                 hang_up_after_play: false,
                 held: false,
@@ -633,7 +642,10 @@ impl Engine {
                     line,
                     topic,
                     priority,
-                } => self.enqueue(now, call, &line, &topic, priority),
+                } => {
+                    let (topic, priority) = self.inbound_routing(call, topic, priority);
+                    self.enqueue(now, call, &line, &topic, priority);
+                }
                 Action::Reject { status, reason } => {
                     self.gw.reject(now, call, status, reason);
                 }

@@ -97,6 +97,21 @@ impl Outcome {
     }
 }
 
+/// A call another platform transferred to us (it came from a target's trunk address).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Origin {
+    /// The target entry whose trunk it came from.
+    pub(super) target: String,
+    /// Its intake priority.
+    pub(super) priority: u8,
+    /// `X-Hotline-Ticket`: the other platform's ticket.
+    pub(super) ticket: Option<String>,
+    /// `X-Hotline-Line`: the number the caller first dialled there.
+    pub(super) line: Option<String>,
+    /// `X-Hotline-Topic`.
+    pub(super) topic: Option<String>,
+}
+
 fn ended_view(call: u64, state: &str) -> TransferView {
     TransferView {
         call,
@@ -158,7 +173,13 @@ impl Engine {
                 "a transfer of this call is already under way",
             ));
         }
-        let (id, line, topic) = (rec.id, rec.line.clone(), rec.topic.clone());
+        // A call transferred in keeps the number its caller first dialled.
+        let line = rec
+            .origin
+            .as_ref()
+            .and_then(|o| o.line.clone())
+            .unwrap_or_else(|| rec.line.clone());
+        let (id, topic) = (rec.id, rec.topic.clone());
         let number = rec.transfers + 1;
         let (uri, expert) = match (&target.uri, target.kind) {
             (Some(uri), _) => (uri.clone(), None),
@@ -449,6 +470,57 @@ impl Engine {
         if let Some(rec) = self.calls.get_mut(&gw_call) {
             rec.rebridge_seat = true;
         }
+    }
+
+    /// The origin of a call from `source`: a target's trunk, with its `X-Hotline-*` context.
+    pub(super) fn origin_of(
+        &self,
+        source: std::net::SocketAddr,
+        context: &[(String, String)],
+    ) -> Option<Origin> {
+        let source = match source {
+            std::net::SocketAddr::V6(v6) => v6
+                .ip()
+                .to_ipv4_mapped()
+                .map_or(source, |ip| std::net::SocketAddr::new(ip.into(), v6.port())),
+            v4 => v4,
+        };
+        let target = self.targets.iter().find(|t| t.trunk_addr == Some(source))?;
+        let get = |k: &str| {
+            context
+                .iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.clone())
+                .filter(|v| !v.is_empty())
+        };
+        let origin = Origin {
+            target: target.key.clone(),
+            priority: target.inbound_priority,
+            ticket: get("ticket"),
+            line: get("line"),
+            topic: get("topic"),
+        };
+        tracing::info!(
+            target = origin.target,
+            ticket = origin.ticket.as_deref().unwrap_or("-"),
+            line = origin.line.as_deref().unwrap_or("-"),
+            "a call transferred in from another platform"
+        );
+        Some(origin)
+    }
+
+    /// A transferred-in call keeps its topic (when this platform knows it) and enters at its
+    /// trunk's priority (never below the line's own).
+    pub(super) fn inbound_routing(&self, gw_call: u64, topic: String, priority: u8) -> (String, u8) {
+        let Some(o) = self.calls.get(&gw_call).and_then(|r| r.origin.as_ref()) else {
+            return (topic, priority);
+        };
+        let topic = o
+            .topic
+            .clone()
+            .filter(|t| self.topics.contains(t))
+            .unwrap_or(topic);
+        (topic, priority.max(o.priority))
     }
 
     /// Gateway: the seat's phone sent REFER. A blind transfer to a configured target (by

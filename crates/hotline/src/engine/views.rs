@@ -142,6 +142,7 @@ impl Engine {
                         topic: c.topic.clone(),
                         seat,
                         waited_ms: ms(c.answered.unwrap_or(now).saturating_duration_since(since)),
+                        origin: c.origin.as_ref().map(|o| o.target.clone()),
                     },
                 )
             })

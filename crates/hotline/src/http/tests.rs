@@ -127,6 +127,7 @@ fn answer(cmd: Command, metrics: &Metrics) {
                 topic: Some("民政".into()),
                 seat: None,
                 waited_ms: 3_200,
+                origin: None,
             }]);
         }
         Command::ListQueues { reply } => {
@@ -306,7 +307,7 @@ async fn calls_queues_stats_and_surge() {
     assert_eq!(
         a.json(),
         json!({"calls": [{"id": 7, "line": "12349", "state": "waiting", "queue": "12345",
-                          "topic": "民政", "seat": null, "waited_ms": 3200}]})
+                          "topic": "民政", "seat": null, "waited_ms": 3200, "origin": null}]})
     );
 
     let a = get(&app, "/api/v1/queues").await;

@@ -1,7 +1,8 @@
-//! A seat's phone transfers its caller by SIP REFER (RFC 3515): a number outside the
-//! configured targets is refused with 403, a sub-platform is dialled with the caller's
-//! context, the phone follows the transfer in NOTIFYs and is hung up when it completes; the
-//! caller then talks to the sub-platform until it hangs up.
+//! Transfers across platforms over SIP: a seat's phone transfers its caller by REFER (RFC
+//! 3515): a number outside the configured targets is refused with 403, a sub-platform is
+//! dialled with the caller's context, the phone follows the transfer in NOTIFYs and is hung up
+//! when it completes; the caller then talks to the sub-platform. And the other way: a call a
+//! sub-platform's trunk transfers in keeps its topic and shows where it came from.
 
 mod common;
 
@@ -58,4 +59,32 @@ fn a_seat_phone_refers_its_caller_to_a_sub_platform() {
         1.0,
         "{text}"
     );
+}
+
+#[test]
+fn a_call_transferred_in_from_a_sub_platform_keeps_its_topic_and_origin() {
+    let dir = TestDir::new("transfer_inbound");
+    let port = free_port();
+    let text = include_str!("../../../deploy/zhengzhou.toml")
+        .replace("127.0.0.1:5071", &format!("127.0.0.1:{port}"));
+    let plan = dir.file("plan.toml");
+    std::fs::write(&plan, text).expect("plan");
+    let plan = plan.display().to_string();
+    let gw = Gateway::start(&dir, &["--config", &plan]);
+    // No seat is ready: the call waits while we look at it, then the trunk cancels.
+    let trunk = Sipp::caller(&dir, "trunk-12333", &gw, "uac_from_trunk.xml", "12345")
+        .local_port(port)
+        .args(["-d", "3000"])
+        .calls(1)
+        .timeout(30)
+        .spawn();
+    let mut calls = String::new();
+    eventually(Duration::from_secs(5), "the call is listed", || {
+        calls = http(gw.http, "GET", "/api/v1/calls", None).1;
+        calls.contains("\"origin\"") && calls.contains("waiting")
+    });
+    assert!(calls.contains(r#""origin":"renshe""#), "{calls}");
+    assert!(calls.contains(r#""topic":"人社""#), "kept its topic: {calls}");
+    let trunk = trunk.finish(Duration::from_secs(15));
+    assert!(trunk.ok(), "{}", failure("trunk", &[&trunk], &gw));
 }
