@@ -84,7 +84,10 @@ fn a_call_transferred_in_from_a_sub_platform_keeps_its_topic_and_origin() {
         calls.contains("\"origin\"") && calls.contains("waiting")
     });
     assert!(calls.contains(r#""origin":"renshe""#), "{calls}");
-    assert!(calls.contains(r#""topic":"人社""#), "kept its topic: {calls}");
+    assert!(
+        calls.contains(r#""topic":"人社""#),
+        "kept its topic: {calls}"
+    );
     let trunk = trunk.finish(Duration::from_secs(15));
     assert!(trunk.ok(), "{}", failure("trunk", &[&trunk], &gw));
 }

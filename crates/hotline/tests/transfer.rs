@@ -6,6 +6,7 @@
 mod common;
 
 use std::net::UdpSocket;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -14,10 +15,24 @@ use common::*;
 
 /// The shipped plan with the targets' trunks moved to `trunks` (shipped address → test port).
 fn plan_with_trunks(dir: &TestDir, trunks: &[(&str, u16)]) -> String {
+    plan_with(dir, trunks, &[])
+}
+
+/// As [`plan_with_trunks`], with each `(shipped, replacement)` of `edits` replaced as well
+/// (every `shipped` text must occur exactly once in the shipped plan).
+fn plan_with(dir: &TestDir, trunks: &[(&str, u16)], edits: &[(&str, &str)]) -> String {
     let mut text = include_str!("../../../deploy/zhengzhou.toml").to_owned();
     for (shipped, port) in trunks {
         assert!(text.contains(shipped), "the shipped plan has {shipped}");
         text = text.replace(shipped, &format!("127.0.0.1:{port}"));
+    }
+    for (shipped, replacement) in edits {
+        assert_eq!(
+            text.matches(shipped).count(),
+            1,
+            "the shipped plan has {shipped:?} once"
+        );
+        text = text.replace(shipped, replacement);
     }
     let path = dir.file("plan.toml");
     std::fs::write(&path, text).expect("write plan");
@@ -413,5 +428,539 @@ fn failed_and_cancelled_transfers_leave_caller_and_seat_together() {
                 false
             ),
         ]
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The remaining paths: no answer, the caller leaving, the seat leaving, the seat's keys, the
+// ticket push, an unreachable target.
+
+/// A seat (UAS) running `scenario`, a copy of ours playing a 1000 Hz tone for `seconds`.
+fn tone_seat(dir: &TestDir, scenario: &str, seconds: u32) -> Sipp {
+    let tone = dir.file("seat-1000hz.pcap");
+    write_tone_pcap(&tone, 1000.0, seconds);
+    Sipp::new(dir, "seat")
+        .arg("-sf")
+        .arg(scenario_with_pcap(dir, scenario, &tone))
+        .calls(1)
+        .timeout(90)
+}
+
+/// A sub-platform trunk (uas_trunk.xml) answering with a 1500 Hz tone.
+fn tone_trunk(dir: &TestDir) -> Sipp {
+    let tone = dir.file("target-1500hz.pcap");
+    write_tone_pcap(&tone, 1500.0, 30);
+    Sipp::new(dir, "trunk-12333")
+        .arg("-sf")
+        .arg(scenario_with_pcap(dir, "uas_trunk.xml", &tone))
+        .calls(1)
+        .timeout(60)
+}
+
+/// Every row `sql` selects from the gateway's database, each column as text ("NULL" for null).
+fn rows(gw: &Gateway, sql: &str) -> Vec<Vec<String>> {
+    use rusqlite::types::ValueRef;
+    let conn = rusqlite::Connection::open_with_flags(
+        gw.data.join("hotline.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .expect("db");
+    let mut st = conn.prepare(sql).expect("prepare");
+    let n = st.column_count();
+    st.query_map([], |r| {
+        (0..n)
+            .map(|i| {
+                Ok(match r.get_ref(i)? {
+                    ValueRef::Null => "NULL".to_owned(),
+                    ValueRef::Integer(v) => v.to_string(),
+                    ValueRef::Real(v) => v.to_string(),
+                    ValueRef::Text(t) | ValueRef::Blob(t) => {
+                        String::from_utf8_lossy(t).into_owned()
+                    }
+                })
+            })
+            .collect()
+    })
+    .expect("query")
+    .collect::<Result<_, _>>()
+    .expect("rows")
+}
+
+fn transfer_count(gw: &Gateway, target: &str, outcome: &str) -> f64 {
+    metric(
+        &metrics(gw),
+        "hotline_transfers_total",
+        &[("target", target), ("outcome", outcome)],
+    )
+}
+
+/// The caller hears the seat, and neither itself nor a target.
+fn assert_with_seat(caller: &Caller, what: &str) {
+    let (own, s, t) = caller.hears(Duration::from_secs(1));
+    assert!(
+        s > 100.0 * own.max(1.0) && s > 100.0 * t.max(1.0),
+        "{what}: the seat only: own {own} seat {s} target {t}"
+    );
+}
+
+/// The caller hears the target, and neither itself nor the seat.
+fn assert_with_target(caller: &Caller, what: &str) {
+    let (own, s, t) = caller.hears(Duration::from_secs(1));
+    assert!(
+        t > 100.0 * own.max(1.0) && t > 100.0 * s.max(1.0),
+        "{what}: the target only: own {own} seat {s} target {t}"
+    );
+}
+
+/// The caller hears seat and target, not itself.
+fn assert_three_way(caller: &Caller, what: &str) {
+    let (own, s, t) = caller.hears(Duration::from_secs(1));
+    assert!(
+        s > 20.0 * own.max(1.0) && t > 20.0 * own.max(1.0),
+        "{what}: seat and target, not itself: own {own} seat {s} target {t}"
+    );
+}
+
+#[test]
+fn a_target_that_never_answers_fails_after_the_ring_timeout_and_the_caller_stays_with_the_seat() {
+    let dir = TestDir::new("transfer_no_answer");
+    let seat = tone_seat(&dir, "uas_tone.xml", 30);
+    let trunk = Sipp::seat(&dir, "trunk-12333", "uas_ring_forever.xml")
+        .calls(1)
+        .timeout(60);
+    let plan = plan_with(
+        &dir,
+        &[("127.0.0.1:5071", trunk.local_port)],
+        &[(r#"ring_timeout = "30s""#, r#"ring_timeout = "2s""#)],
+    );
+    let gw = Gateway::start(&dir, &["--config", &plan]);
+    register_seat(&dir, &gw, "1001", seat.local_port, false);
+    ready(&gw, "1001");
+    let (seat, trunk) = (seat.spawn(), trunk.spawn());
+
+    let caller = Caller::call(&gw, "na1");
+    std::thread::sleep(Duration::from_millis(1200));
+    assert_with_seat(&caller, "before the transfer");
+    let id = call_id(&gw);
+    let started = Instant::now();
+    let (status, body) = transfer(&gw, id, r#"{"target":"12333","mode":"three_way"}"#);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(r#""state":"ringing""#), "{body}");
+    eventually(Duration::from_secs(8), "no_answer counted", || {
+        transfer_count(&gw, "renshe", "no_answer") == 1.0
+    });
+    let after = started.elapsed();
+    assert!(
+        after >= Duration::from_millis(1800) && after < Duration::from_secs(6),
+        "gave up after {after:?}, the ring timeout is 2 s"
+    );
+    let trunk = trunk.finish(Duration::from_secs(10));
+    assert!(
+        trunk.ok(),
+        "{}",
+        failure("the trunk rang and got CANCEL", &[&trunk], &gw)
+    );
+    // Nothing to complete any more; the seat can transfer again.
+    let (status, body) = http(
+        gw.http,
+        "POST",
+        &format!("/api/v1/calls/{id}/transfer/complete"),
+        None,
+    );
+    assert_eq!(status, 409, "nothing to complete: {body}");
+
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_with_seat(&caller, "after the ring timeout");
+
+    caller.hang_up();
+    let seat = seat.finish(Duration::from_secs(10));
+    assert!(seat.ok(), "{}", failure("the seat", &[&seat], &gw));
+    eventually(Duration::from_secs(5), "transfer stored", || {
+        !transfers(&gw).is_empty()
+    });
+    assert_eq!(
+        transfers(&gw),
+        vec![(
+            "renshe".into(),
+            "three_way".into(),
+            "no_answer".into(),
+            false
+        )]
+    );
+    assert_eq!(
+        rows(&gw, "SELECT reason FROM transfers"),
+        vec![vec!["no answer within the ring timeout".to_owned()]]
+    );
+}
+
+#[test]
+fn a_caller_who_hangs_up_while_the_target_rings_cancels_the_target() {
+    let dir = TestDir::new("transfer_caller_leaves_ringing");
+    let seat = tone_seat(&dir, "uas_tone.xml", 30);
+    let trunk = Sipp::seat(&dir, "trunk-12333", "uas_ring_forever.xml")
+        .calls(1)
+        .timeout(60);
+    let plan = plan_with_trunks(&dir, &[("127.0.0.1:5071", trunk.local_port)]);
+    let gw = Gateway::start(&dir, &["--config", &plan]);
+    register_seat(&dir, &gw, "1001", seat.local_port, false);
+    ready(&gw, "1001");
+    let (seat, trunk) = (seat.spawn(), trunk.spawn());
+
+    let caller = Caller::call(&gw, "cl1");
+    std::thread::sleep(Duration::from_millis(1200));
+    let (_, seat_before, _) = caller.hears(Duration::from_secs(1));
+    let id = call_id(&gw);
+    // Blind: the caller hears ringback while the target rings, the seat is silenced.
+    let (status, body) = transfer(&gw, id, r#"{"target":"12333","mode":"blind"}"#);
+    assert_eq!(status, 200, "{body}");
+    std::thread::sleep(Duration::from_millis(1500));
+    let (_, s, _) = caller.hears(Duration::from_secs(1));
+    assert!(
+        s * 100.0 < seat_before,
+        "blind, ringing: the seat no more: {s} ({seat_before} before)"
+    );
+    assert_eq!(transfer_count(&gw, "renshe", "caller_left"), 0.0);
+
+    caller.hang_up();
+    let trunk = trunk.finish(Duration::from_secs(10));
+    assert!(
+        trunk.ok(),
+        "{}",
+        failure("the ringing trunk got CANCEL", &[&trunk], &gw)
+    );
+    let seat = seat.finish(Duration::from_secs(10));
+    assert!(seat.ok(), "{}", failure("the seat got BYE", &[&seat], &gw));
+    eventually(Duration::from_secs(5), "caller_left counted", || {
+        transfer_count(&gw, "renshe", "caller_left") == 1.0
+    });
+    eventually(Duration::from_secs(5), "transfer stored", || {
+        !transfers(&gw).is_empty()
+    });
+    assert_eq!(
+        transfers(&gw),
+        vec![("renshe".into(), "blind".into(), "caller_left".into(), false)]
+    );
+    assert_eq!(
+        rows(&gw, "SELECT reason FROM transfers"),
+        vec![vec!["the caller hung up".to_owned()]]
+    );
+}
+
+#[test]
+fn a_seat_that_hangs_up_during_a_three_way_call_completes_the_transfer() {
+    let dir = TestDir::new("transfer_seat_leaves_three_way");
+    let seat = tone_seat(&dir, "uas_tone_then_bye.xml", 30);
+    let trunk = tone_trunk(&dir);
+    let plan = plan_with_trunks(&dir, &[("127.0.0.1:5071", trunk.local_port)]);
+    let gw = Gateway::start(&dir, &["--config", &plan]);
+    register_seat(&dir, &gw, "1001", seat.local_port, false);
+    ready(&gw, "1001");
+    let (seat, trunk) = (seat.spawn(), trunk.spawn());
+
+    // The seat hangs up 4 s after its answer: transfer at once.
+    let caller = Caller::call(&gw, "sl1");
+    let answered = Instant::now();
+    let id = call_id(&gw);
+    let (status, body) = transfer(&gw, id, r#"{"target":"12333","mode":"three_way"}"#);
+    assert_eq!(status, 200, "{body}");
+    std::thread::sleep(Duration::from_millis(2500).saturating_sub(answered.elapsed()));
+    assert_three_way(&caller, "three-way, before the seat leaves");
+    assert_eq!(transfer_count(&gw, "renshe", "completed"), 0.0);
+
+    let seat = seat.finish(Duration::from_secs(10));
+    assert!(
+        seat.ok(),
+        "{}",
+        failure("the seat hung up (BYE answered)", &[&seat], &gw)
+    );
+    eventually(Duration::from_secs(5), "completed counted", || {
+        transfer_count(&gw, "renshe", "completed") == 1.0
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_with_target(&caller, "after the seat left");
+
+    caller.hang_up();
+    let trunk = trunk.finish(Duration::from_secs(10));
+    assert!(
+        trunk.ok(),
+        "{}",
+        failure("the trunk: context headers, then BYE", &[&trunk], &gw)
+    );
+    eventually(Duration::from_secs(5), "transfer stored", || {
+        !transfers(&gw).is_empty()
+    });
+    assert_eq!(
+        transfers(&gw),
+        vec![(
+            "renshe".into(),
+            "three_way".into(),
+            "completed".into(),
+            true
+        )]
+    );
+}
+
+/// A copy of the RFC 4733 key pcap `src` (Ethernet, IPv4, UDP, RTP) at `dst` with every RTP
+/// timestamp moved `by` units on: the same key pressed again later. (Played twice as it is,
+/// its second press repeats the first's timestamp: a retransmission to the receiver.)
+fn retimed_dtmf_pcap(src: &Path, dst: &Path, by: u32) {
+    let mut b = std::fs::read(src).expect("read the key pcap");
+    assert_eq!(
+        u32::from_le_bytes(b[20..24].try_into().unwrap()),
+        1,
+        "{}: Ethernet",
+        src.display()
+    );
+    let mut off = 24;
+    while off + 16 <= b.len() {
+        let len = u32::from_le_bytes(b[off + 8..off + 12].try_into().unwrap()) as usize;
+        let frame = off + 16;
+        let ip_len = usize::from(b[frame + 14] & 0x0f) * 4;
+        let ts = frame + 14 + ip_len + 8 + 4;
+        let old = u32::from_be_bytes(b[ts..ts + 4].try_into().unwrap());
+        b[ts..ts + 4].copy_from_slice(&old.wrapping_add(by).to_be_bytes());
+        off = frame + len;
+    }
+    std::fs::write(dst, b).expect("write the key pcap");
+}
+
+#[test]
+fn the_seat_keys_star2_code_pound_then_star3_to_transfer_and_complete() {
+    let dir = TestDir::new("transfer_seat_keys");
+    let star_again = dir.file("star-again.pcap");
+    retimed_dtmf_pcap(
+        Path::new("/usr/share/sip-tester/dtmf_2833_star.pcap"),
+        &star_again,
+        400_000,
+    );
+    let seat = Sipp::new(&dir, "seat")
+        .arg("-sf")
+        .arg(scenario_with_pcap(
+            &dir,
+            "uas_keys_transfer.xml",
+            &star_again,
+        ))
+        .calls(1)
+        .timeout(60);
+    let trunk = tone_trunk(&dir);
+    let plan = plan_with_trunks(&dir, &[("127.0.0.1:5071", trunk.local_port)]);
+    let gw = Gateway::start(&dir, &["--config", &plan]);
+    register_seat(&dir, &gw, "1001", seat.local_port, false);
+    ready(&gw, "1001");
+    let (seat, trunk) = (seat.spawn(), trunk.spawn());
+
+    let caller = Caller::call(&gw, "ky1");
+    // *2 1 # from about 0.5 s to 1.5 s after the answer, *3 about 3 s later.
+    eventually(Duration::from_secs(5), "the keyed transfer rings", || {
+        read_lossy(&gw.log).contains("transfer started")
+    });
+    std::thread::sleep(Duration::from_millis(1200));
+    let (own, s, t) = caller.hears(Duration::from_secs(1));
+    assert!(
+        t > 20.0 * own.max(1.0),
+        "three-way after *2 1 #: the target, not itself: own {own} seat {s} target {t}"
+    );
+    assert_eq!(transfer_count(&gw, "renshe", "completed"), 0.0);
+
+    let seat = seat.finish(Duration::from_secs(15));
+    assert!(
+        seat.ok(),
+        "{}",
+        failure("the seat keyed *2 1 # and *3, and got BYE", &[&seat], &gw)
+    );
+    eventually(Duration::from_secs(5), "completed counted", || {
+        transfer_count(&gw, "renshe", "completed") == 1.0
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_with_target(&caller, "after *3");
+
+    caller.hang_up();
+    let trunk = trunk.finish(Duration::from_secs(10));
+    assert!(
+        trunk.ok(),
+        "{}",
+        failure("the trunk: context headers, then BYE", &[&trunk], &gw)
+    );
+    eventually(Duration::from_secs(5), "transfer stored", || {
+        !transfers(&gw).is_empty()
+    });
+    assert_eq!(
+        transfers(&gw),
+        vec![(
+            "renshe".into(),
+            "three_way".into(),
+            "completed".into(),
+            true
+        )]
+    );
+}
+
+/// What the ticket receiver got: (Idempotency-Key, JSON body).
+type Tickets = Arc<Mutex<Vec<(String, serde_json::Value)>>>;
+
+/// A ticket receiver on 127.0.0.1 (`POST /tickets`, answers 200) on a runtime of its own;
+/// stopped when the runtime is dropped.
+fn ticket_receiver() -> (tokio::runtime::Runtime, u16, Tickets) {
+    use axum::http::HeaderMap;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let got: Tickets = Arc::new(Mutex::new(Vec::new()));
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .expect("bind the ticket receiver");
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::clone(&got);
+    let app = axum::Router::new().route(
+        "/tickets",
+        // No async syntax here: a plain `rustfmt` (edition 2015) formats this file too.
+        axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
+            let key = headers
+                .get("idempotency-key")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned();
+            let json = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+            seen.lock().unwrap().push((key, json));
+            std::future::ready("ok")
+        }),
+    );
+    rt.spawn(std::future::IntoFuture::into_future(axum::serve(
+        listener, app,
+    )));
+    (rt, port, got)
+}
+
+#[test]
+fn a_transfer_to_a_target_with_a_ticket_url_pushes_the_ticket() {
+    let dir = TestDir::new("transfer_ticket_push");
+    let (rt, port, got) = ticket_receiver();
+    let seat = tone_seat(&dir, "uas_tone.xml", 30);
+    let trunk = tone_trunk(&dir);
+    let url = format!("code = \"1\"\nticket_url = \"http://127.0.0.1:{port}/tickets\"\n");
+    let plan = plan_with(
+        &dir,
+        &[("127.0.0.1:5071", trunk.local_port)],
+        &[("code = \"1\"\n", &url)],
+    );
+    let gw = Gateway::start(&dir, &["--config", &plan]);
+    register_seat(&dir, &gw, "1001", seat.local_port, false);
+    ready(&gw, "1001");
+    let (seat, trunk) = (seat.spawn(), trunk.spawn());
+
+    let caller = Caller::call(&gw, "tk1");
+    let id = call_id(&gw);
+    let (status, body) = transfer(&gw, id, r#"{"target":"12333","mode":"three_way"}"#);
+    assert_eq!(status, 200, "{body}");
+    eventually(Duration::from_secs(10), "the ticket arrives", || {
+        !got.lock().unwrap().is_empty()
+    });
+    eventually(Duration::from_secs(5), "the push counted", || {
+        metric(
+            &metrics(&gw),
+            "hotline_ticket_pushes_total",
+            &[("target", "renshe"), ("outcome", "delivered")],
+        ) == 1.0
+    });
+    {
+        let got = got.lock().unwrap();
+        assert_eq!(got.len(), 1, "one ticket: {got:?}");
+        let (key, json) = &got[0];
+        assert_eq!(key, &format!("hotline-{id}-1-renshe"));
+        assert_eq!(json["call"], id, "{json}");
+        assert_eq!(json["transfer"], 1, "{json}");
+        assert_eq!(json["target"], "renshe", "{json}");
+        assert_eq!(json["line"], "12345", "{json}");
+        assert_eq!(json["topic"], "general", "{json}");
+        assert_eq!(json["caller"], "raw", "{json}");
+        assert_eq!(json["seat"], 1001, "{json}");
+        assert!(json["at"].as_i64().is_some_and(|at| at > 0), "{json}");
+    }
+
+    let (status, body) = http(
+        gw.http,
+        "POST",
+        &format!("/api/v1/calls/{id}/transfer/complete"),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    caller.hang_up();
+    for run in [
+        seat.finish(Duration::from_secs(10)),
+        trunk.finish(Duration::from_secs(10)),
+    ] {
+        assert!(run.ok(), "{}", failure("peers", &[&run], &gw));
+    }
+    eventually(Duration::from_secs(5), "ticket push stored", || {
+        !rows(&gw, "SELECT call FROM ticket_pushes").is_empty()
+    });
+    assert_eq!(
+        rows(
+            &gw,
+            "SELECT call, transfer, target, delivered, status, attempts, reason FROM ticket_pushes"
+        ),
+        vec![vec![
+            id.to_string(),
+            "1".into(),
+            "renshe".into(),
+            "1".into(),
+            "200".into(),
+            "1".into(),
+            String::new()
+        ]]
+    );
+    assert_eq!(got.lock().unwrap().len(), 1, "pushed once");
+    drop(rt);
+}
+
+#[test]
+fn a_target_that_never_responds_is_unreachable_after_timer_b() {
+    let dir = TestDir::new("transfer_unreachable");
+    let seat = tone_seat(&dir, "uas_tone.xml", 60);
+    // Nothing listens there (taken from the tests' port counter, never bound); the target may
+    // ring longer than Timer B (64 × T1 = 32 s) so that Timer B decides.
+    let dead = free_port();
+    let plan = plan_with(
+        &dir,
+        &[("127.0.0.1:5072", dead)],
+        &[("code = \"2\"\n", "code = \"2\"\nring_timeout = \"60s\"\n")],
+    );
+    let gw = Gateway::start(&dir, &["--config", &plan]);
+    register_seat(&dir, &gw, "1001", seat.local_port, false);
+    ready(&gw, "1001");
+    let seat = seat.spawn();
+
+    let caller = Caller::call(&gw, "ur1");
+    let id = call_id(&gw);
+    let started = Instant::now();
+    let (status, body) = transfer(&gw, id, r#"{"target":"12329","mode":"three_way"}"#);
+    assert_eq!(status, 200, "{body}");
+    eventually(Duration::from_secs(45), "unreachable counted", || {
+        transfer_count(&gw, "gongjijin", "unreachable") == 1.0
+    });
+    let after = started.elapsed();
+    assert!(
+        after >= Duration::from_secs(30),
+        "unreachable after {after:?}: Timer B is 32 s"
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_with_seat(&caller, "after the target proved unreachable");
+
+    caller.hang_up();
+    let seat = seat.finish(Duration::from_secs(10));
+    assert!(seat.ok(), "{}", failure("the seat", &[&seat], &gw));
+    eventually(Duration::from_secs(5), "transfer stored", || {
+        !transfers(&gw).is_empty()
+    });
+    assert_eq!(
+        transfers(&gw),
+        vec![(
+            "gongjijin".into(),
+            "three_way".into(),
+            "unreachable".into(),
+            false
+        )]
     );
 }

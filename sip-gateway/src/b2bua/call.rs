@@ -1211,7 +1211,14 @@ impl<R: Router> Gateway<R> {
             return;
         }
         if call.parent.is_some() {
-            self.target_gone(call_id, Some(SeatFailure::NoAnswer));
+            // Not even a provisional response by the ring timeout: nobody is there.
+            let heard = call.seat_invite.as_ref().is_some_and(|i| i.got_provisional);
+            let why = if heard {
+                SeatFailure::NoAnswer
+            } else {
+                SeatFailure::Unreachable
+            };
+            self.target_gone(call_id, Some(why));
             self.drop_target(now, call_id);
             return;
         }

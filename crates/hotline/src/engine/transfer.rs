@@ -511,7 +511,12 @@ impl Engine {
 
     /// A transferred-in call keeps its topic (when this platform knows it) and enters at its
     /// trunk's priority (never below the line's own).
-    pub(super) fn inbound_routing(&self, gw_call: u64, topic: String, priority: u8) -> (String, u8) {
+    pub(super) fn inbound_routing(
+        &self,
+        gw_call: u64,
+        topic: String,
+        priority: u8,
+    ) -> (String, u8) {
         let Some(o) = self.calls.get(&gw_call).and_then(|r| r.origin.as_ref()) else {
             return (topic, priority);
         };
@@ -662,6 +667,12 @@ impl Engine {
         let pending = rec.transfer.take();
         let done = rec.completed_transfer.take();
         if let Some(t) = &pending {
+            tracing::info!(
+                call = id,
+                target = t.target.key,
+                outcome = Outcome::CallerLeft.as_str(),
+                "transfer over"
+            );
             self.record_transfer(now, id, t, Outcome::CallerLeft, "the caller hung up");
         }
         for t in pending.iter().chain(done.iter()) {
