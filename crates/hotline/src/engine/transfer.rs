@@ -112,6 +112,24 @@ pub(super) struct Origin {
     pub(super) topic: Option<String>,
 }
 
+fn not_answered() -> ApiError {
+    ApiError::conflict(
+        "call_not_answered",
+        "only a call a seat is talking on can be transferred",
+    )
+}
+
+fn pending() -> ApiError {
+    ApiError::conflict(
+        "transfer_pending",
+        "a transfer of this call is already under way",
+    )
+}
+
+fn call_ended() -> ApiError {
+    ApiError::not_found("unknown_call", "the call has ended")
+}
+
 fn ended_view(call: u64, state: &str) -> TransferView {
     TransferView {
         call,
@@ -159,19 +177,13 @@ impl Engine {
                 ApiError::not_found("unknown_target", format!("no transfer target {target:?}"))
             })?;
         let Some(rec) = self.calls.get(&gw_call) else {
-            return Err(ApiError::not_found("unknown_call", "the call has ended"));
+            return Err(call_ended());
         };
         if rec.answered.is_none() || rec.seat_done.is_some() {
-            return Err(ApiError::conflict(
-                "call_not_answered",
-                "only a call a seat is talking on can be transferred",
-            ));
+            return Err(not_answered());
         }
         if rec.transfer.is_some() {
-            return Err(ApiError::conflict(
-                "transfer_pending",
-                "a transfer of this call is already under way",
-            ));
+            return Err(pending());
         }
         // A call transferred in keeps the number its caller first dialled.
         let line = rec
@@ -212,17 +224,9 @@ impl Engine {
         self.gw
             .dial_target(now, gw_call, &dial)
             .map_err(|e| match e {
-                TransferError::UnknownCall => {
-                    ApiError::not_found("unknown_call", "the call has ended")
-                }
-                TransferError::NotAnswered => ApiError::conflict(
-                    "call_not_answered",
-                    "only a call a seat is talking on can be transferred",
-                ),
-                TransferError::Pending => ApiError::conflict(
-                    "transfer_pending",
-                    "a transfer of this call is already under way",
-                ),
+                TransferError::UnknownCall => call_ended(),
+                TransferError::NotAnswered => not_answered(),
+                TransferError::Pending => pending(),
                 TransferError::BadUri => ApiError::conflict(
                     "target_unreachable",
                     format!("{}'s uri {uri:?} is not sip:user@ip[:port]", target.key),
@@ -236,14 +240,7 @@ impl Engine {
         }
         if mode == TransferMode::Blind {
             // The caller hears ringback while the target rings; the seat is done talking.
-            self.order(MediaCommand::Play {
-                call: gw_call,
-                leg: LegId::CALLER,
-                playlist: Playlist {
-                    clips: Vec::new(),
-                    then: After::Loop(Clip::Tone(media::tone::Tone::ringback_cn())),
-                },
-            });
+            self.ringback_to_caller(gw_call);
             self.order(MediaCommand::Play {
                 call: gw_call,
                 leg: LegId::SEAT,
@@ -315,10 +312,7 @@ impl Engine {
     }
 
     fn complete_gw(&mut self, now: Instant, gw_call: u64) -> Result<TransferView, ApiError> {
-        let rec = self
-            .calls
-            .get(&gw_call)
-            .ok_or_else(|| ApiError::not_found("unknown_call", "the call has ended"))?;
+        let rec = self.calls.get(&gw_call).ok_or_else(call_ended)?;
         let Some(t) = rec.transfer.as_ref() else {
             return Err(ApiError::conflict(
                 "no_transfer",
@@ -390,10 +384,7 @@ impl Engine {
     }
 
     fn cancel_gw(&mut self, now: Instant, gw_call: u64) -> Result<TransferView, ApiError> {
-        let rec = self
-            .calls
-            .get(&gw_call)
-            .ok_or_else(|| ApiError::not_found("unknown_call", "the call has ended"))?;
+        let rec = self.calls.get(&gw_call).ok_or_else(call_ended)?;
         if rec.transfer.is_none() {
             return Err(ApiError::conflict(
                 "no_transfer",
@@ -567,6 +558,18 @@ impl Engine {
         }
     }
 
+    /// The caller hears ringback while a target rings without the seat.
+    fn ringback_to_caller(&mut self, gw_call: u64) {
+        self.order(MediaCommand::Play {
+            call: gw_call,
+            leg: LegId::CALLER,
+            playlist: Playlist {
+                clips: Vec::new(),
+                then: After::Loop(Clip::Tone(media::tone::Tone::ringback_cn())),
+            },
+        });
+    }
+
     /// Gateway: the target rings.
     pub(super) fn on_transfer_ringing(&mut self, gw_call: u64) {
         if let Some(rec) = self.calls.get(&gw_call) {
@@ -645,14 +648,7 @@ impl Engine {
                 rec.seat_done = Some(now);
             }
             // Until the target answers the caller hears ringback.
-            self.order(MediaCommand::Play {
-                call: gw_call,
-                leg: LegId::CALLER,
-                playlist: Playlist {
-                    clips: Vec::new(),
-                    then: After::Loop(Clip::Tone(media::tone::Tone::ringback_cn())),
-                },
-            });
+            self.ringback_to_caller(gw_call);
         }
         true
     }
