@@ -243,6 +243,11 @@ pub enum TransferMode {
     ThreeWay,
     /// The caller is handed to the target as soon as it answers; the seat does not talk to it.
     Blind,
+    /// Consultation first (an attended transfer): the caller hears music while the seat and
+    /// the target talk alone; the seat completes (caller and target talk) or cancels (back to
+    /// the caller). The seat's phone does this with a call to the target and a REFER with
+    /// `Replaces` (RFC 3891).
+    Attended,
 }
 
 /// `POST /api/v1/calls/{id}/transfer` body.

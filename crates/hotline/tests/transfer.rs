@@ -81,47 +81,9 @@ impl Caller {
             gw = gw.port
         );
         sip.send_to(ack.as_bytes(), ("127.0.0.1", gw.port)).unwrap();
-        let heard: Heard = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
-        let (tx_media, rx_media) = (media.try_clone().unwrap(), media);
-        let s = Arc::clone(&stop);
-        std::thread::spawn(move || {
-            let mut tone = media::tone::Tone::new(500.0, media::tone::Level::Dbm0(-10.0));
-            let mut pcm = [0i16; 160];
-            let start = Instant::now();
-            for i in 0u32.. {
-                if s.load(Ordering::Relaxed) {
-                    break;
-                }
-                tone.fill(&mut pcm);
-                let mut p = vec![0x80, 8];
-                p.extend_from_slice(&(i as u16).to_be_bytes());
-                p.extend_from_slice(&(i * 160).to_be_bytes());
-                p.extend_from_slice(&0xCA11_E500_u32.to_be_bytes());
-                p.extend(pcm.iter().map(|&x| media::g711::Codec::Pcma.encode(x)));
-                let _ = tx_media.send_to(&p, ("127.0.0.1", rtp_port));
-                let next = start + Duration::from_millis(20 * u64::from(i + 1));
-                std::thread::sleep(next.saturating_duration_since(Instant::now()));
-            }
-        });
-        let (h, s) = (Arc::clone(&heard), Arc::clone(&stop));
-        std::thread::spawn(move || {
-            rx_media
-                .set_read_timeout(Some(Duration::from_millis(200)))
-                .unwrap();
-            let mut buf = [0u8; 2048];
-            while !s.load(Ordering::Relaxed) {
-                if let Ok((n, _)) = rx_media.recv_from(&mut buf) {
-                    if n > 12 && buf[1] & 0x7f == 8 {
-                        let pcm = buf[12..n]
-                            .iter()
-                            .map(|&b| media::g711::Codec::Pcma.decode(b))
-                            .collect();
-                        h.lock().unwrap().push((Instant::now(), pcm));
-                    }
-                }
-            }
-        });
+        spawn_tone(media.try_clone().unwrap(), rtp_port, 500.0, &stop);
+        let heard = spawn_listener(media, &stop);
         Self {
             sip,
             gw_port: gw.port,
@@ -135,25 +97,7 @@ impl Caller {
     /// Power at 500 (itself), 1000 (the seat) and 1500 Hz (the target) in what it heard
     /// during the last `window`.
     fn hears(&self, window: Duration) -> (f32, f32, f32) {
-        let since = Instant::now() - window;
-        let pcm: Vec<i16> = self
-            .heard
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(at, _)| *at >= since)
-            .flat_map(|(_, p)| p.iter().copied())
-            .collect();
-        assert!(
-            pcm.len() >= 4000,
-            "heard {} samples in {window:?}",
-            pcm.len()
-        );
-        (
-            tone_power(&pcm, 500.0),
-            tone_power(&pcm, 1000.0),
-            tone_power(&pcm, 1500.0),
-        )
+        powers(&self.heard, window)
     }
 
     fn hang_up(self) {
@@ -172,6 +116,76 @@ impl Caller {
         until_reply(&self.sip, 200, "BYE", Duration::from_secs(5));
         self.stop.store(true, Ordering::Relaxed);
     }
+}
+
+/// Sends a PCMA tone at `freq` Hz to `rtp_port` every 20 ms until `stop`.
+fn spawn_tone(media: UdpSocket, rtp_port: u16, freq: f32, stop: &Arc<AtomicBool>) {
+    let s = Arc::clone(stop);
+    std::thread::spawn(move || {
+        let mut tone = media::tone::Tone::new(freq, media::tone::Level::Dbm0(-10.0));
+        let mut pcm = [0i16; 160];
+        let start = Instant::now();
+        for i in 0u32.. {
+            if s.load(Ordering::Relaxed) {
+                break;
+            }
+            tone.fill(&mut pcm);
+            let mut p = vec![0x80, 8];
+            p.extend_from_slice(&(i as u16).to_be_bytes());
+            p.extend_from_slice(&(i * 160).to_be_bytes());
+            p.extend_from_slice(&0xCA11_E500_u32.to_be_bytes());
+            p.extend(pcm.iter().map(|&x| media::g711::Codec::Pcma.encode(x)));
+            let _ = media.send_to(&p, ("127.0.0.1", rtp_port));
+            let next = start + Duration::from_millis(20 * u64::from(i + 1));
+            std::thread::sleep(next.saturating_duration_since(Instant::now()));
+        }
+    });
+}
+
+/// Keeps what arrives on `media` (PCMA RTP), decoded, until `stop`.
+fn spawn_listener(media: UdpSocket, stop: &Arc<AtomicBool>) -> Heard {
+    let heard: Heard = Arc::new(Mutex::new(Vec::new()));
+    let (h, s) = (Arc::clone(&heard), Arc::clone(stop));
+    std::thread::spawn(move || {
+        media
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let mut buf = [0u8; 2048];
+        while !s.load(Ordering::Relaxed) {
+            if let Ok((n, _)) = media.recv_from(&mut buf) {
+                if n > 12 && buf[1] & 0x7f == 8 {
+                    let pcm = buf[12..n]
+                        .iter()
+                        .map(|&b| media::g711::Codec::Pcma.decode(b))
+                        .collect();
+                    h.lock().unwrap().push((Instant::now(), pcm));
+                }
+            }
+        }
+    });
+    heard
+}
+
+/// Power at 500, 1000 and 1500 Hz in what was heard during the last `window`.
+fn powers(heard: &Heard, window: Duration) -> (f32, f32, f32) {
+    let since = Instant::now() - window;
+    let pcm: Vec<i16> = heard
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(at, _)| *at >= since)
+        .flat_map(|(_, p)| p.iter().copied())
+        .collect();
+    assert!(
+        pcm.len() >= 4000,
+        "heard {} samples in {window:?}",
+        pcm.len()
+    );
+    (
+        tone_power(&pcm, 500.0),
+        tone_power(&pcm, 1000.0),
+        tone_power(&pcm, 1500.0),
+    )
 }
 
 /// The API's id of the one call in progress.
@@ -962,5 +976,339 @@ fn a_target_that_never_responds_is_unreachable_after_timer_b() {
             "unreachable".into(),
             false
         )]
+    );
+}
+
+/// The `m=audio` port of the SDP in a SIP message.
+fn sdp_port(msg: &str) -> u16 {
+    msg.split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("m=audio "))
+        .and_then(|l| l.split(' ').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("m=audio in {msg}"))
+}
+
+/// The `tag` parameter of a From or To value.
+fn tag_of(value: &str) -> &str {
+    value
+        .split(';')
+        .find_map(|p| p.trim().strip_prefix("tag="))
+        .unwrap_or_else(|| panic!("a tag in {value}"))
+}
+
+/// A seat's phone on a raw socket, for what SIPp cannot do: a second dialog (the consultation
+/// call to the target) while its caller waits, and a REFER whose Replaces names it.
+struct RawSeat {
+    sip: UdpSocket,
+    gw_port: u16,
+    stop: Arc<AtomicBool>,
+}
+
+impl RawSeat {
+    fn port(&self) -> u16 {
+        self.sip.local_addr().unwrap().port()
+    }
+
+    fn send(&self, msg: &str) {
+        self.sip
+            .send_to(msg.as_bytes(), ("127.0.0.1", self.gw_port))
+            .unwrap();
+    }
+
+    /// A response to `req` echoing its dialog headers; `to_tag` is added to To when given.
+    fn respond(&self, req: &str, status: &str, to_tag: Option<&str>, sdp: Option<&str>) {
+        let mut out = format!("SIP/2.0 {status}\r\n");
+        for l in req.lines() {
+            if l.to_ascii_lowercase().starts_with("via:") {
+                out += &format!("{l}\r\n");
+            }
+        }
+        let to = header(req, "To");
+        let to = match to_tag {
+            Some(t) => format!("{to};tag={t}"),
+            None => to.to_owned(),
+        };
+        out += &format!(
+            "From: {}\r\nTo: {to}\r\nCall-ID: {}\r\nCSeq: {}\r\nContact: <sip:1001@127.0.0.1:{}>\r\n",
+            header(req, "From"),
+            header(req, "Call-ID"),
+            header(req, "CSeq"),
+            self.port()
+        );
+        match sdp {
+            Some(b) => {
+                out += &format!(
+                    "Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{b}",
+                    b.len()
+                );
+            }
+            None => out += "Content-Length: 0\r\n\r\n",
+        }
+        self.send(&out);
+    }
+
+    /// An SDP offer/answer for PCMA at `port`.
+    fn sdp(port: u16) -> String {
+        format!(
+            "v=0\r\no=rawseat 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+             m=audio {port} RTP/AVP 8 101\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\n"
+        )
+    }
+
+    /// The seat's phone calls `number` through the platform (a consultation call).
+    fn invite(&self, number: &str, call_id: &str, tag: &str, media_port: u16) {
+        let sdp = Self::sdp(media_port);
+        self.send(&format!(
+            "INVITE sip:{number}@127.0.0.1:{gw} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{me};branch=z9hG4bK-{tag}\r\n\
+             From: <sip:1001@127.0.0.1>;tag={tag}\r\nTo: <sip:{number}@127.0.0.1>\r\nCall-ID: {call_id}\r\n\
+             CSeq: 1 INVITE\r\nContact: <sip:1001@127.0.0.1:{me}>\r\nMax-Forwards: 70\r\n\
+             Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+            sdp.len(),
+            gw = self.gw_port,
+            me = self.port()
+        ));
+    }
+
+    /// ACK of a final response to the seat's INVITE `call_id`.
+    fn ack(&self, number: &str, call_id: &str, tag: &str, resp: &str) {
+        self.send(&format!(
+            "ACK sip:{number}@127.0.0.1:{gw} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{me};branch=z9hG4bK-{tag}-ack\r\n\
+             From: <sip:1001@127.0.0.1>;tag={tag}\r\nTo: {to}\r\nCall-ID: {call_id}\r\n\
+             CSeq: 1 ACK\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+            gw = self.gw_port,
+            me = self.port(),
+            to = header(resp, "To")
+        ));
+    }
+
+    /// A REFER in the dialog the platform's INVITE `invite` opened (the seat answered with
+    /// tag `my_tag`).
+    fn refer(&self, invite: &str, my_tag: &str, cseq: u32, refer_to: &str) {
+        let target = header(invite, "Contact")
+            .trim_start_matches('<')
+            .trim_end_matches('>');
+        self.send(&format!(
+            "REFER {target} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{me};branch=z9hG4bK-refer{cseq}\r\n\
+             From: {to};tag={my_tag}\r\nTo: {from}\r\nCall-ID: {cid}\r\nCSeq: {cseq} REFER\r\n\
+             Contact: <sip:1001@127.0.0.1:{me}>\r\nRefer-To: {refer_to}\r\n\
+             Referred-By: <sip:1001@127.0.0.1>\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+            me = self.port(),
+            to = header(invite, "To"),
+            from = header(invite, "From"),
+            cid = header(invite, "Call-ID"),
+        ));
+    }
+}
+
+#[test]
+fn a_seat_phone_consults_the_sub_platform_then_transfers_with_replaces() {
+    let dir = TestDir::new("transfer_attended");
+    let trunk = tone_trunk(&dir);
+    let plan = plan_with_trunks(&dir, &[("127.0.0.1:5071", trunk.local_port)]);
+    let gw = Gateway::start(&dir, &["--config", &plan]);
+    let seat = RawSeat {
+        sip: UdpSocket::bind("127.0.0.1:0").unwrap(),
+        gw_port: gw.port,
+        stop: Arc::new(AtomicBool::new(false)),
+    };
+    register_seat(&dir, &gw, "1001", seat.port(), false);
+    ready(&gw, "1001");
+    let trunk = trunk.spawn();
+
+    // Outside a call a seat may not reach a target through the platform.
+    seat.invite("12333", "idle@seat", "idle", 40_000);
+    let refused = until_reply(&seat.sip, 403, "INVITE", Duration::from_secs(5));
+    seat.ack("12333", "idle@seat", "idle", &refused);
+
+    // The caller reaches the seat, which answers from its first media socket.
+    let media1 = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let media2 = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let answer = {
+        let sip = seat.sip.try_clone().unwrap();
+        let m1 = media1.local_addr().unwrap().port();
+        let probe = RawSeat {
+            sip,
+            gw_port: gw.port,
+            stop: Arc::clone(&seat.stop),
+        };
+        std::thread::spawn(move || {
+            let invite = until_request(&probe.sip, "INVITE", Duration::from_secs(10));
+            probe.respond(&invite, "200 OK", Some("seat1"), Some(&RawSeat::sdp(m1)));
+            invite
+        })
+    };
+    let caller = Caller::call(&gw, "att1");
+    let invite1 = answer.join().expect("the seat's INVITE");
+    spawn_tone(
+        media1.try_clone().unwrap(),
+        sdp_port(&invite1),
+        1000.0,
+        &seat.stop,
+    );
+    std::thread::sleep(Duration::from_millis(1000));
+    assert_with_seat(&caller, "before the consultation");
+    let (_, talking, _) = caller.hears(Duration::from_secs(1));
+
+    // The seat calls the sub-platform from its phone: the trunk gets the caller's context
+    // (uas_trunk.xml checks it), rings, answers with its tone.
+    seat.invite(
+        "12333",
+        "consult@seat",
+        "s2",
+        media2.local_addr().unwrap().port(),
+    );
+    until_reply(&seat.sip, 180, "INVITE", Duration::from_secs(10));
+    let ok = until_reply(&seat.sip, 200, "INVITE", Duration::from_secs(10));
+    seat.ack("12333", "consult@seat", "s2", &ok);
+    let our_tag = tag_of(header(&ok, "To")).to_owned();
+    spawn_tone(
+        media2.try_clone().unwrap(),
+        sdp_port(&ok),
+        1000.0,
+        &seat.stop,
+    );
+    let consult_heard = spawn_listener(media2, &seat.stop);
+    std::thread::sleep(Duration::from_millis(1500));
+    let (_, own, target) = powers(&consult_heard, Duration::from_secs(1));
+    assert!(
+        target > 100.0 * own.max(1.0),
+        "the seat's consultation hears the target: own {own} target {target}"
+    );
+    // The caller hears the line's music meanwhile, not the two tones at their strength.
+    let (_, s, t) = caller.hears(Duration::from_secs(1));
+    assert!(
+        s < talking / 100.0 && t < talking / 100.0,
+        "the caller hears neither seat nor target while they consult: seat {s} target {t}, \
+         the seat's tone in conversation {talking}"
+    );
+
+    // A Replaces that names no consultation of this call is refused.
+    seat.refer(
+        &invite1,
+        "seat1",
+        1,
+        &format!(
+            "<sip:12333@127.0.0.1:{}?Replaces=other%40seat%3Bto-tag%3Dx%3Bfrom-tag%3Dy>",
+            gw.port
+        ),
+    );
+    until_reply(&seat.sip, 403, "REFER", Duration::from_secs(5));
+
+    // The transfer: REFER with Replaces naming the consultation.
+    seat.refer(
+        &invite1,
+        "seat1",
+        2,
+        &format!(
+            "<sip:12333@127.0.0.1:{}?Replaces=consult%40seat%3Bto-tag%3D{our_tag}%3Bfrom-tag%3Ds2>",
+            gw.port
+        ),
+    );
+    until_reply(&seat.sip, 202, "REFER", Duration::from_secs(5));
+    let (mut frags, mut byes) = (Vec::new(), Vec::new());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut buf = [0u8; 65_535];
+    while byes.len() < 2 && Instant::now() < deadline {
+        seat.sip
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let Ok((n, _)) = seat.sip.recv_from(&mut buf) else {
+            continue;
+        };
+        let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if msg.starts_with("NOTIFY ") {
+            frags.push(msg.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned());
+            seat.respond(&msg, "200 OK", None, None);
+        } else if msg.starts_with("BYE ") {
+            byes.push(header(&msg, "Call-ID").to_owned());
+            seat.respond(&msg, "200 OK", None, None);
+        }
+    }
+    assert!(
+        frags.iter().any(|f| f.starts_with("SIP/2.0 100"))
+            && frags.last().is_some_and(|f| f.starts_with("SIP/2.0 200")),
+        "NOTIFY progress 100 then 200: {frags:?}"
+    );
+    byes.sort();
+    let mut want = vec![
+        "consult@seat".to_owned(),
+        header(&invite1, "Call-ID").to_owned(),
+    ];
+    want.sort();
+    assert_eq!(byes, want, "both of the seat's calls are hung up");
+    seat.stop.store(true, Ordering::Relaxed);
+
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_with_target(&caller, "after the attended transfer");
+    caller.hang_up();
+    let trunk = trunk.finish(Duration::from_secs(10));
+    assert!(
+        trunk.ok(),
+        "{}",
+        failure("the trunk: context headers, BYE", &[&trunk], &gw)
+    );
+    assert_eq!(transfer_count(&gw, "renshe", "completed"), 1.0);
+    eventually(Duration::from_secs(5), "transfer stored", || {
+        !transfers(&gw).is_empty()
+    });
+    assert_eq!(
+        transfers(&gw),
+        vec![("renshe".into(), "attended".into(), "completed".into(), true)]
+    );
+}
+
+#[test]
+fn an_attended_transfer_over_the_api_keeps_the_caller_apart_until_the_seat_completes() {
+    let dir = TestDir::new("transfer_attended_api");
+    let seat = tone_seat(&dir, "uas_tone.xml", 30);
+    let trunk = tone_trunk(&dir);
+    let plan = plan_with_trunks(&dir, &[("127.0.0.1:5071", trunk.local_port)]);
+    let gw = Gateway::start(&dir, &["--config", &plan]);
+    register_seat(&dir, &gw, "1001", seat.local_port, false);
+    ready(&gw, "1001");
+    let (seat, trunk) = (seat.spawn(), trunk.spawn());
+    let caller = Caller::call(&gw, "ata1");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_with_seat(&caller, "before the transfer");
+    let (_, talking, _) = caller.hears(Duration::from_secs(1));
+
+    let id = call_id(&gw);
+    let (status, body) = transfer(&gw, id, r#"{"target":"renshe","mode":"attended"}"#);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(r#""mode":"attended""#), "{body}");
+    std::thread::sleep(Duration::from_millis(2000));
+    let (_, s, t) = caller.hears(Duration::from_secs(1));
+    assert!(
+        s < talking / 100.0 && t < talking / 100.0,
+        "seat and target consult without the caller: seat {s} target {t}, talking {talking}"
+    );
+
+    let (status, body) = http(
+        gw.http,
+        "POST",
+        &format!("/api/v1/calls/{id}/transfer/complete"),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    let seat = seat.finish(Duration::from_secs(10));
+    assert!(
+        seat.ok(),
+        "{}",
+        failure("the seat is hung up", &[&seat], &gw)
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_with_target(&caller, "after completing");
+    caller.hang_up();
+    let trunk = trunk.finish(Duration::from_secs(10));
+    assert!(trunk.ok(), "{}", failure("the trunk", &[&trunk], &gw));
+    eventually(Duration::from_secs(5), "transfer stored", || {
+        !transfers(&gw).is_empty()
+    });
+    assert_eq!(
+        transfers(&gw),
+        vec![("renshe".into(), "attended".into(), "completed".into(), true)]
     );
 }

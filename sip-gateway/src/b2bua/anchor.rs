@@ -93,6 +93,11 @@ impl AnchorError {
 /// The media plane's leg number of a transfer target.
 pub const TARGET_LEG: u8 = 2;
 
+/// The media plane's leg number of the seat's consultation call to a transfer target (an
+/// attended transfer from the seat's phone: its second dialog, joined into the call it
+/// consults about).
+pub const CONSULT_LEG: u8 = 3;
+
 /// One leg's anchor.
 #[derive(Debug, Clone)]
 pub(super) struct LegMedia {
@@ -110,8 +115,9 @@ pub(super) struct LegMedia {
 /// The anchors of one call.
 #[derive(Debug, Clone, Default)]
 pub(super) struct CallMedia {
-    /// Caller, seat, transfer target (while the transfer is pending).
-    legs: [Option<LegMedia>; 3],
+    /// Caller, seat, transfer target (while the transfer is pending), the seat's
+    /// consultation call (while it consults).
+    legs: [Option<LegMedia>; 4],
     /// The caller's INVITE came without SDP: our 200 carries an offer, the ACK the answer.
     pub(super) late_offer: bool,
     /// The caller has our SDP in a 183 and hears the platform's media while it waits.
@@ -378,6 +384,58 @@ impl Anchor {
     pub(super) fn promote_target(&mut self, call: u64, media: &mut CallMedia) {
         self.close_slot(call, media, Side::Seat.index());
         media.legs[Side::Seat.index()] = media.legs[2].take();
+    }
+
+    /// The seat's consultation call joins call `call`: its leg (the seat's offer, agreed on
+    /// `consult`'s own plane call) closes there and opens again as [`CONSULT_LEG`] of `call`,
+    /// on a port of its own, with the caller's codec when the seat offered it (the target is
+    /// offered the caller's codec, so the legs relay without transcoding). Err if the seat's
+    /// INVITE carried no offer (a late offer cannot be answered before the target answers)
+    /// or no port is free.
+    pub(super) fn adopt_consult(
+        &mut self,
+        call: u64,
+        media: &mut CallMedia,
+        consult: u64,
+        consult_media: CallMedia,
+    ) -> Result<(), AnchorError> {
+        let offer = consult_media
+            .leg(Side::Caller)
+            .and_then(|l| l.pending_offer.clone());
+        self.close(consult, consult_media);
+        let offer = offer.ok_or(AnchorError::Sdp(SdpError::NoAudio))?;
+        let caller = media.leg(Side::Caller).map(|l| l.choice);
+        let choice = caller
+            .and_then(|c| sdp::choose(&offer, &[static_pt(&c)]).ok())
+            .map_or_else(|| sdp::choose(&offer, CARRIED), Ok)
+            .map_err(AnchorError::Sdp)?;
+        let mut leg = self.new_leg(CONSULT_LEG, choice)?;
+        self.orders.push_back(MediaOrder::Open {
+            call,
+            leg: CONSULT_LEG,
+            port: leg.port,
+            choice,
+            remote: remote_of(&offer),
+        });
+        leg.pending_offer = Some(offer);
+        if let Some(old) = media.legs[usize::from(CONSULT_LEG)].replace(leg) {
+            self.ports.give_back(old.port);
+        }
+        Ok(())
+    }
+
+    /// Our answer to the seat's consultation INVITE (sent when the target answers).
+    pub(super) fn consult_answer(&mut self, media: &mut CallMedia) -> Option<Vec<u8>> {
+        let slot = usize::from(CONSULT_LEG);
+        let ours = media.legs[slot].as_ref().map(|l| self.ours(l.port))?;
+        let leg = media.legs[slot].as_mut()?;
+        let offer = leg.pending_offer.as_ref()?;
+        Some(sdp::answer(offer, &leg.choice, ours, &mut leg.origin))
+    }
+
+    /// The consultation is over: close its leg.
+    pub(super) fn close_consult(&mut self, call: u64, media: &mut CallMedia) {
+        self.close_slot(call, media, usize::from(CONSULT_LEG));
     }
 
     /// The call is over.

@@ -186,6 +186,8 @@ pub(super) struct Call {
     pub(super) parent: Option<u64>,
     /// The seat's phone referred the call (REFER) and waits for the outcome's NOTIFY.
     pub(super) refer_pending: bool,
+    /// The seat's consultation call: the call it consults about ([`Gateway::consult`]).
+    pub(super) consult_for: Option<u64>,
 }
 
 impl Call {
@@ -207,6 +209,7 @@ impl Call {
             keep_caller: false,
             parent: None,
             refer_pending: false,
+            consult_for: None,
         }
     }
 
@@ -500,6 +503,7 @@ impl<R: Router> Gateway<R> {
                 keep_caller: false,
                 parent: None,
                 refer_pending: false,
+                consult_for: None,
             },
         );
         self.stats.calls_started += 1;
@@ -763,7 +767,13 @@ impl<R: Router> Gateway<R> {
         done
     }
 
-    fn reject_now(&mut self, now: Instant, call_id: u64, status: u16, reason: &str) -> bool {
+    pub(super) fn reject_now(
+        &mut self,
+        now: Instant,
+        call_id: u64,
+        status: u16,
+        reason: &str,
+    ) -> bool {
         let Some(call) = self.calls.get(&call_id) else {
             return false;
         };
@@ -914,6 +924,7 @@ impl<R: Router> Gateway<R> {
                 keep_caller: false,
                 parent: None,
                 refer_pending: false,
+                consult_for: None,
             },
         );
         if can_cancel {
@@ -1759,7 +1770,7 @@ impl<R: Router> Gateway<R> {
         });
     }
 
-    fn end_call(&mut self, call_id: u64, cause: EndCause) {
+    pub(super) fn end_call(&mut self, call_id: u64, cause: EndCause) {
         self.stats.calls_ended += 1;
         self.events.push_back(Event::CallEnded {
             call: call_id,
@@ -1771,6 +1782,12 @@ impl<R: Router> Gateway<R> {
         if let Some(out) = self.transfer_of.remove(&call_id) {
             // The call ended with a transfer under way: its target is dropped too.
             self.orphans.push(out);
+        }
+        if let Some(consult) = self.consults.remove(&call_id) {
+            self.consult_orphans.push(consult);
+        }
+        if let Some(about) = self.calls.get(&call_id).and_then(|c| c.consult_for) {
+            self.consult_gone(about);
         }
         if let Some(call) = self.calls.remove(&call_id) {
             self.dialogs.remove(&(call.a.call_id, call.a.local_tag));

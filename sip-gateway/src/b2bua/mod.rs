@@ -12,6 +12,7 @@
 
 mod anchor;
 mod call;
+mod consult;
 mod ids;
 mod refer;
 mod transfer;
@@ -33,11 +34,11 @@ use crate::transaction::{
 use crate::validate::{self, Limits, ValidRequest, ValidResponse, Verdict};
 
 use anchor::Anchor;
-pub use anchor::{AnchorConfig, MediaOrder, PortPool, PortSource, TARGET_LEG};
+pub use anchor::{AnchorConfig, MediaOrder, PortPool, PortSource, CONSULT_LEG, TARGET_LEG};
 use call::{Call, ClientPurpose};
 pub use call::{EndCause, OfferError, SeatFailure, Side};
 use ids::Ids;
-pub use refer::ReferTo;
+pub use refer::{ReferTo, Replaces};
 pub use transfer::{Dial, TransferError};
 
 /// Settings of the gateway core.
@@ -162,6 +163,9 @@ pub enum Event {
         refer: u64,
         /// What it asks for.
         target: ReferTo,
+        /// The seat's consultation call its `Replaces` names, when it is one of this call's
+        /// ([`Gateway::consult`]): an attended transfer.
+        consult: Option<u64>,
     },
     /// A key pressed, carried in a SIP INFO (`application/dtmf-relay` or `application/dtmf`).
     Dtmf {
@@ -316,6 +320,10 @@ pub struct Gateway<R> {
     transfer_of: HashMap<u64, u64>,
     /// Target legs of calls that ended, to drop once `now` is known.
     orphans: Vec<u64>,
+    /// A call → the seat's consultation call about it ([`Gateway::consult`]).
+    consults: HashMap<u64, u64>,
+    /// Consultation calls of calls that ended, to end once `now` is known.
+    consult_orphans: Vec<u64>,
 }
 
 impl<R: Router> Gateway<R> {
@@ -341,6 +349,8 @@ impl<R: Router> Gateway<R> {
             anchor: None,
             transfer_of: HashMap::new(),
             orphans: Vec::new(),
+            consults: HashMap::new(),
+            consult_orphans: Vec::new(),
         }
     }
 

@@ -19,8 +19,68 @@ pub struct ReferTo {
     pub user: String,
     /// The whole URI as written.
     pub uri: String,
-    /// It carries `Replaces` (an attended transfer, RFC 3891).
-    pub replaces: bool,
+    /// The dialog its `Replaces` names (an attended transfer, RFC 3891): the seat's
+    /// consultation call to the target.
+    pub replaces: Option<Replaces>,
+}
+
+/// A `Replaces` header (RFC 3891 §6.1) as carried in a Refer-To URI's headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replaces {
+    /// The Call-ID of the dialog to replace.
+    pub call_id: String,
+    /// Its `to-tag`.
+    pub to_tag: String,
+    /// Its `from-tag`.
+    pub from_tag: String,
+}
+
+impl Replaces {
+    /// Reads the `Replaces` header of a URI (`sip:12333@host?Replaces=id%3Bto-tag%3D1%3Bfrom-tag%3D2`),
+    /// percent-decoded (RFC 3261 §19.1.1). None if there is none or it lacks a tag.
+    pub fn of_uri(uri: &str) -> Option<Self> {
+        let (_, headers) = uri.split_once('?')?;
+        let value = headers.split('&').find_map(|h| {
+            let (name, value) = h.split_once('=')?;
+            name.eq_ignore_ascii_case("replaces").then_some(value)
+        })?;
+        let value = percent_decode(value)?;
+        let mut parts = value.split(';').map(str::trim);
+        let call_id = parts.next().filter(|c| !c.is_empty())?.to_owned();
+        let (mut to_tag, mut from_tag) = (None, None);
+        for p in parts {
+            match p.split_once('=') {
+                Some((k, v)) if k.eq_ignore_ascii_case("to-tag") => to_tag = Some(v.to_owned()),
+                Some((k, v)) if k.eq_ignore_ascii_case("from-tag") => {
+                    from_tag = Some(v.to_owned());
+                }
+                _ => {}
+            }
+        }
+        Some(Self {
+            call_id,
+            to_tag: to_tag?,
+            from_tag: from_tag?,
+        })
+    }
+}
+
+/// `%XX` escapes decoded; None for a broken escape or a result that is not UTF-8.
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = s.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 pub(super) fn refer_to(req: &ValidRequest) -> Option<ReferTo> {
@@ -31,7 +91,7 @@ pub(super) fn refer_to(req: &ValidRequest) -> Option<ReferTo> {
     })?;
     let uri = uri_of(&value).to_owned();
     let user = user_of(&uri)?.to_owned();
-    let replaces = uri.to_ascii_lowercase().contains("replaces=");
+    let replaces = Replaces::of_uri(&uri);
     Some(ReferTo {
         user,
         uri,
@@ -62,10 +122,20 @@ impl<R: Router> Gateway<R> {
             self.respond(now, tx, 400, "Bad Refer-To", &[], None);
             return;
         };
+        // An attended transfer names the seat's consultation dialog, from either end's
+        // point of view (phones differ on which tag is which).
+        let consult = target.replaces.as_ref().and_then(|r| {
+            [&r.to_tag, &r.from_tag].into_iter().find_map(|tag| {
+                let &(c, side) = self.dialogs.get(&(r.call_id.clone(), tag.clone()))?;
+                let cc = self.calls.get(&c)?;
+                (side == Side::Caller && cc.consult_for == Some(call_id)).then_some(c)
+            })
+        });
         self.events.push_back(Event::Refer {
             call: call_id,
             refer: tx,
             target,
+            consult,
         });
     }
 
@@ -143,10 +213,30 @@ impl<R: Router> Gateway<R> {
 
 #[cfg(test)]
 mod tests {
+    use super::Replaces;
+
     #[test]
     fn refer_to_reads_the_user_and_replaces() {
-        let uri = super::uri_of("<sip:12333@127.0.0.1?Replaces=abc%3Bto-tag%3D1>").to_owned();
-        assert!(uri.to_ascii_lowercase().contains("replaces="));
+        let uri = super::uri_of(
+            "<sip:12333@127.0.0.1?Replaces=abc%40host%3Bto-tag%3D1%3Bfrom-tag%3Dx2&Require=replaces>",
+        )
+        .to_owned();
+        assert_eq!(
+            Replaces::of_uri(&uri),
+            Some(Replaces {
+                call_id: "abc@host".into(),
+                to_tag: "1".into(),
+                from_tag: "x2".into(),
+            })
+        );
         assert_eq!(super::user_of("sip:12333@127.0.0.1"), Some("12333"));
+    }
+
+    #[test]
+    fn replaces_without_tags_or_with_broken_escapes_is_none() {
+        assert_eq!(Replaces::of_uri("sip:1@h?Replaces=abc%3Bto-tag%3D1"), None);
+        assert_eq!(Replaces::of_uri("sip:1@h?Replaces=abc%3"), None);
+        assert_eq!(Replaces::of_uri("sip:1@h"), None);
+        assert_eq!(Replaces::of_uri("sip:1@h?Subject=x"), None);
     }
 }

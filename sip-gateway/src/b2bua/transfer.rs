@@ -41,6 +41,9 @@ pub enum TransferError {
     BadUri,
     /// No RTP port is free for the target's leg.
     NoMediaPort,
+    /// The call offered as a consultation is not a held call with an SDP offer
+    /// ([`Gateway::consult`]).
+    NotConsultable,
 }
 
 /// `sip:user@host[:port][;params]` with an IP host → its address (UDP, 5060 by default).
@@ -201,6 +204,7 @@ impl<R: Router> Gateway<R> {
         {
             return false;
         }
+        self.end_consult(now, call_id, 487, "Request Terminated");
         let seat_present = self
             .calls
             .get(&call_id)
@@ -232,6 +236,7 @@ impl<R: Router> Gateway<R> {
     /// Drop the transfer of `call_id`: CANCEL a ringing target, BYE an answered one. Caller
     /// and seat stay. False if there is none.
     pub fn cancel_transfer(&mut self, now: Instant, call_id: u64) -> bool {
+        self.end_consult(now, call_id, 487, "Request Terminated");
         let Some(out_id) = self.transfer_of.remove(&call_id) else {
             return false;
         };
@@ -286,6 +291,7 @@ impl<R: Router> Gateway<R> {
         while let Some(out_id) = self.orphans.pop() {
             self.drop_target(now, out_id);
         }
+        self.drop_orphaned_consults(now);
     }
 
     /// The target's leg failed (`why`) or ended: tell the platform, tidy up.

@@ -225,17 +225,8 @@ impl Engine {
         }
         rec.held = on_hold;
         tracing::info!(call = rec.id, on_hold, "seat hold");
-        let line = rec.line.clone();
         if on_hold {
-            let then = self.music(&line);
-            self.media.push_back(MediaCommand::Play {
-                call,
-                leg: LegId::CALLER,
-                playlist: Playlist {
-                    clips: Vec::new(),
-                    then,
-                },
-            });
+            self.hold_music(call);
         } else {
             self.media.push_back(MediaCommand::Bridge {
                 call,
@@ -243,6 +234,22 @@ impl Engine {
                 b: LegId::SEAT,
             });
         }
+    }
+
+    /// The caller hears the line's music (held by the seat, or during a consultation).
+    pub(super) fn hold_music(&mut self, call: u64) {
+        let Some(line) = self.calls.get(&call).map(|r| r.line.clone()) else {
+            return;
+        };
+        let then = self.music(&line);
+        self.media.push_back(MediaCommand::Play {
+            call,
+            leg: LegId::CALLER,
+            playlist: Playlist {
+                clips: Vec::new(),
+                then,
+            },
+        });
     }
 
     fn clip(&self, name: &str) -> Option<Clip> {

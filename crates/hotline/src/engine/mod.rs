@@ -178,6 +178,9 @@ pub struct Engine {
         std::collections::BinaryHeap<std::cmp::Reverse<(Instant, u64, audio::AudioTimer)>>,
     /// Transfer targets of the plan.
     targets: Vec<crate::config::TransferTarget>,
+    /// A seat's consultation call (gateway id) → the call it consults about (attended
+    /// transfer from the seat's phone).
+    consults: HashMap<u64, u64>,
     /// The seat's transfer keys.
     transfer_codes: crate::config::TransferPlan,
     /// Tickets to push (工单推送), for the driver.
@@ -309,6 +312,7 @@ impl Engine {
             media: VecDeque::new(),
             audio_timers: std::collections::BinaryHeap::new(),
             targets: plan.targets.clone(),
+            consults: HashMap::new(),
             transfer_codes: plan.transfers.clone(),
             tickets: VecDeque::new(),
         })
@@ -534,6 +538,11 @@ impl Engine {
                 source,
                 context,
             } => {
+                if let Some(seat) = &from_seat {
+                    if self.seat_dialled_target(now, call, &dialed, seat) {
+                        return;
+                    }
+                }
                 let origin = self.origin_of(source, &context);
                 self.on_call_started(now, call, dialed, caller, from_seat, origin);
             }
@@ -545,7 +554,7 @@ impl Engine {
             Event::SeatUnregistered { seat } => self.on_unregistered(now, &seat),
             Event::SeatHungUp { call, .. } => self.on_seat_hung_up(now, call),
             Event::Dtmf { call, side, digit } => self.on_digit(now, call, side, digit, true),
-            Event::TransferRinging { call } => self.on_transfer_ringing(call),
+            Event::TransferRinging { call } => self.on_transfer_ringing(now, call),
             Event::TransferAnswered { call } => self.on_transfer_answered(now, call),
             Event::TransferFailed { call, why } => self.on_transfer_failed(now, call, why),
             Event::TransferEnded { call } => self.on_transfer_ended(now, call),
@@ -553,7 +562,8 @@ impl Engine {
                 call,
                 refer,
                 target,
-            } => self.on_refer(now, call, refer, target),
+                consult,
+            } => self.on_refer(now, call, refer, &target, consult),
         }
     }
 
@@ -865,6 +875,10 @@ impl Engine {
     }
 
     fn on_call_ended(&mut self, now: Instant, call: u64, cause: EndCause) {
+        if let Some(about) = self.consults.remove(&call) {
+            self.consult_ended(now, call, about);
+            return;
+        }
         self.transfer_call_ended(now, call);
         let Some(rec) = self.calls.get(&call) else {
             return;

@@ -8,7 +8,7 @@ use std::time::Instant;
 use acd_core::{CallId, Input, SeatState};
 use media::call::LegId;
 use media::player::{After, Clip, Playlist};
-use sip_gateway::b2bua::{Dial, ReferTo, SeatFailure, TransferError, TARGET_LEG};
+use sip_gateway::b2bua::{Dial, ReferTo, SeatFailure, TransferError, CONSULT_LEG, TARGET_LEG};
 
 use super::audio::MediaCommand;
 use super::{Cue, Engine};
@@ -18,6 +18,9 @@ use crate::record::Record;
 
 /// The target's leg on the media plane.
 const TARGET: LegId = LegId(TARGET_LEG);
+
+/// The leg of the seat's consultation call (attended transfer from its phone).
+const CONSULT: LegId = LegId(CONSULT_LEG);
 
 /// A transfer under way.
 #[derive(Debug, Clone)]
@@ -32,6 +35,8 @@ pub(super) struct Transfer {
     pub(super) expert: Option<usize>,
     /// Asked for by the seat's phone (REFER): it hears the outcome in a NOTIFY.
     pub(super) by_refer: bool,
+    /// The seat's consultation call (gateway id) when its phone called the target itself.
+    pub(super) consult: Option<u64>,
 }
 
 impl Transfer {
@@ -83,6 +88,20 @@ impl Outcome {
             Self::Rejected => "SIP/2.0 603 Decline",
             Self::Cancelled | Self::TargetHungUp | Self::CallerLeft => {
                 "SIP/2.0 487 Request Terminated"
+            }
+        }
+    }
+
+    /// The final response the seat's consultation INVITE gets when the transfer ends
+    /// without completing.
+    const fn consult_status(self) -> (u16, &'static str) {
+        match self {
+            Self::Busy => (486, "Busy Here"),
+            Self::Rejected => (603, "Decline"),
+            Self::NoAnswer => (480, "Temporarily Unavailable"),
+            Self::Unreachable => (503, "Service Unavailable"),
+            Self::Completed | Self::Cancelled | Self::TargetHungUp | Self::CallerLeft => {
+                (487, "Request Terminated")
             }
         }
     }
@@ -156,17 +175,20 @@ impl Engine {
         mode: TransferMode,
     ) -> Result<TransferView, ApiError> {
         let gw_call = self.gw_call_of(call)?;
-        let view = self.transfer_gw(now, gw_call, target, mode);
+        let view = self.transfer_gw(now, gw_call, target, mode, None);
         self.pump(now);
         view
     }
 
+    /// Start a transfer of `gw_call`; `consult` is the seat's own call to the target when its
+    /// phone placed one (an attended transfer), joined to this call instead of a new dial.
     fn transfer_gw(
         &mut self,
         now: Instant,
         gw_call: u64,
         target: &str,
         mode: TransferMode,
+        consult: Option<u64>,
     ) -> Result<TransferView, ApiError> {
         let target = self
             .targets
@@ -221,20 +243,26 @@ impl Engine {
             headers: &headers,
             ring_timeout: target.ring_timeout,
         };
-        self.gw
-            .dial_target(now, gw_call, &dial)
-            .map_err(|e| match e {
-                TransferError::UnknownCall => call_ended(),
-                TransferError::NotAnswered => not_answered(),
-                TransferError::Pending => pending(),
-                TransferError::BadUri => ApiError::conflict(
-                    "target_unreachable",
-                    format!("{}'s uri {uri:?} is not sip:user@ip[:port]", target.key),
-                ),
-                TransferError::NoMediaPort => {
-                    ApiError::conflict("no_media_port", "no RTP port is free for the target")
-                }
-            })?;
+        match consult {
+            Some(c) => self.gw.consult(now, c, gw_call, &dial),
+            None => self.gw.dial_target(now, gw_call, &dial),
+        }
+        .map_err(|e| match e {
+            TransferError::UnknownCall => call_ended(),
+            TransferError::NotAnswered => not_answered(),
+            TransferError::Pending => pending(),
+            TransferError::BadUri => ApiError::conflict(
+                "target_unreachable",
+                format!("{}'s uri {uri:?} is not sip:user@ip[:port]", target.key),
+            ),
+            TransferError::NoMediaPort => {
+                ApiError::conflict("no_media_port", "no RTP port is free for the target")
+            }
+            TransferError::NotConsultable => ApiError::conflict(
+                "not_consultable",
+                "the consultation call has no SDP offer to join",
+            ),
+        })?;
         if let Some(i) = expert {
             self.internal_hold(now, i, true);
         }
@@ -250,6 +278,25 @@ impl Engine {
                 },
             });
         }
+        if mode == TransferMode::Attended {
+            // The caller waits with music; the seat hears the target ring (its own phone
+            // does, for a consultation call it placed).
+            self.take_gateway_orders();
+            self.hold_music(gw_call);
+            let then = if consult.is_some() {
+                After::Silence
+            } else {
+                After::Loop(Clip::Tone(media::tone::Tone::ringback_cn()))
+            };
+            self.order(MediaCommand::Play {
+                call: gw_call,
+                leg: LegId::SEAT,
+                playlist: Playlist {
+                    clips: Vec::new(),
+                    then,
+                },
+            });
+        }
         tracing::info!(call = id, target = target.key, ?mode, "transfer started");
         let transfer = Transfer {
             number,
@@ -259,6 +306,7 @@ impl Engine {
             started: now,
             expert,
             by_refer: false,
+            consult,
         };
         let view = transfer.view(id, "ringing");
         if let Some(rec) = self.calls.get_mut(&gw_call) {
@@ -426,6 +474,10 @@ impl Engine {
         if t.by_refer {
             self.gw.refer_outcome(now, gw_call, outcome.sipfrag());
         }
+        if t.consult.is_some() {
+            let (status, why) = outcome.consult_status();
+            self.gw.end_consult(now, gw_call, status, why);
+        }
         tracing::info!(
             call = id,
             target = t.target.key,
@@ -519,22 +571,26 @@ impl Engine {
         (topic, priority.max(o.priority))
     }
 
-    /// Gateway: the seat's phone sent REFER. A blind transfer to a configured target (by
-    /// number, code or key in the Refer-To user part); anything else is refused: 403 for a
-    /// number that is not a target (seats may not dial out through the platform), 501 for an
-    /// attended transfer (Replaces), 491 while another transfer is under way.
-    pub(super) fn on_refer(&mut self, now: Instant, gw_call: u64, refer: u64, target: ReferTo) {
-        if target.replaces {
-            self.gw.answer_refer(
-                now,
-                gw_call,
-                refer,
-                501,
-                "Attended transfer (Replaces) not supported",
-            );
+    /// Gateway: the seat's phone sent REFER. Without `Replaces`: a blind transfer to a
+    /// configured target (by number, code or key in the Refer-To user part); anything else is
+    /// refused: 403 for a number that is not a target (seats may not dial out through the
+    /// platform), 491 while another transfer is under way. With `Replaces` naming the seat's
+    /// consultation call about this call (`consult`): the attended transfer completes, at once
+    /// if the target talks, else when it answers (the consultation ends; the caller hears
+    /// ringback meanwhile). A `Replaces` naming anything else is refused (403).
+    pub(super) fn on_refer(
+        &mut self,
+        now: Instant,
+        gw_call: u64,
+        refer: u64,
+        target: &ReferTo,
+        consult: Option<u64>,
+    ) {
+        if target.replaces.is_some() {
+            self.attended_refer(now, gw_call, refer, consult);
             return;
         }
-        match self.transfer_gw(now, gw_call, &target.user, TransferMode::Blind) {
+        match self.transfer_gw(now, gw_call, &target.user, TransferMode::Blind, None) {
             Ok(_) => {
                 if let Some(t) = self
                     .calls
@@ -558,6 +614,132 @@ impl Engine {
         }
     }
 
+    /// REFER with `Replaces`: complete the attended transfer whose consultation it names.
+    fn attended_refer(&mut self, now: Instant, gw_call: u64, refer: u64, consult: Option<u64>) {
+        let t = self
+            .calls
+            .get_mut(&gw_call)
+            .and_then(|r| r.transfer.as_mut());
+        let Some(t) = t.filter(|t| consult.is_some() && t.consult == consult) else {
+            tracing::info!(
+                call = gw_call,
+                "REFER with Replaces naming no consultation refused"
+            );
+            self.gw.answer_refer(
+                now,
+                gw_call,
+                refer,
+                403,
+                "Forbidden: Replaces names no consultation of this call",
+            );
+            return;
+        };
+        t.by_refer = true;
+        let answered = t.answered.is_some();
+        self.gw.answer_refer(now, gw_call, refer, 202, "Accepted");
+        if answered {
+            self.gw
+                .refer_outcome(now, gw_call, Outcome::Completed.sipfrag());
+            if self.gw.complete_transfer(now, gw_call) {
+                self.completed(now, gw_call);
+            }
+            return;
+        }
+        // Transferred while the target still rings: it becomes a blind transfer.
+        if let Some(t) = self
+            .calls
+            .get_mut(&gw_call)
+            .and_then(|r| r.transfer.as_mut())
+        {
+            t.mode = TransferMode::Blind;
+            t.consult = None;
+        }
+        self.gw.end_consult(now, gw_call, 487, "Request Terminated");
+        self.ringback_to_caller(gw_call);
+    }
+
+    /// Gateway: a seat's phone placed a call. To a transfer target while the seat talks with
+    /// a caller, it is a consultation about that call (an attended transfer); to a target
+    /// outside a call it is refused (403: seats do not dial out through the platform).
+    /// False when the number is not a target (the dial plan routes the call).
+    pub(super) fn seat_dialled_target(
+        &mut self,
+        now: Instant,
+        call: u64,
+        dialed: &str,
+        seat: &str,
+    ) -> bool {
+        let Some(key) = self
+            .targets
+            .iter()
+            .find(|t| t.number == dialed || t.code == dialed || t.key == dialed)
+            .map(|t| t.key.clone())
+        else {
+            return false;
+        };
+        let seat_id = self.seat_by_name.get(seat).map(|&i| self.seats[i].id);
+        let about = self
+            .calls
+            .iter()
+            .filter(|(_, r)| {
+                r.answered.is_some()
+                    && r.seat_done.is_none()
+                    && r.seat.is_some_and(|(s, _)| Some(s) == seat_id)
+            })
+            .map(|(&k, _)| k)
+            .min();
+        let Some(about) = about else {
+            tracing::info!(
+                seat,
+                target = key,
+                "seat dialled a target outside a call: refused"
+            );
+            self.gw.reject(
+                now,
+                call,
+                403,
+                "Forbidden: targets are reached by transferring a call",
+            );
+            return true;
+        };
+        match self.transfer_gw(now, about, &key, TransferMode::Attended, Some(call)) {
+            Ok(_) => {
+                self.consults.insert(call, about);
+            }
+            Err(e) => {
+                let (status, reason) = match e.code {
+                    "transfer_pending" => (491, "Request Pending"),
+                    "no_expert" => (480, "Temporarily Unavailable"),
+                    "not_consultable" => (488, "Not Acceptable Here"),
+                    _ => (503, "Service Unavailable"),
+                };
+                tracing::info!(seat, target = key, error = %e.message, status, "consultation refused");
+                self.gw.reject(now, call, status, reason);
+            }
+        }
+        true
+    }
+
+    /// Gateway: the seat's consultation call ended by itself (it hung up or cancelled before
+    /// transferring): the transfer is cancelled, the seat back with its caller.
+    pub(super) fn consult_ended(&mut self, now: Instant, consult: u64, about: u64) {
+        let ours = self
+            .calls
+            .get(&about)
+            .and_then(|r| r.transfer.as_ref())
+            .is_some_and(|t| t.consult == Some(consult));
+        if ours {
+            self.gw.cancel_transfer(now, about);
+            self.back_to_seat(
+                now,
+                about,
+                Outcome::Cancelled,
+                "the seat hung up the consultation",
+                false,
+            );
+        }
+    }
+
     /// The caller hears ringback while a target rings without the seat.
     fn ringback_to_caller(&mut self, gw_call: u64) {
         self.order(MediaCommand::Play {
@@ -570,10 +752,14 @@ impl Engine {
         });
     }
 
-    /// Gateway: the target rings.
-    pub(super) fn on_transfer_ringing(&mut self, gw_call: u64) {
-        if let Some(rec) = self.calls.get(&gw_call) {
-            tracing::debug!(call = rec.id, "transfer target ringing");
+    /// Gateway: the target rings (the seat's phone hears so, for its consultation call).
+    pub(super) fn on_transfer_ringing(&mut self, now: Instant, gw_call: u64) {
+        let Some(rec) = self.calls.get(&gw_call) else {
+            return;
+        };
+        tracing::debug!(call = rec.id, "transfer target ringing");
+        if let Some(c) = rec.transfer.as_ref().and_then(|t| t.consult) {
+            self.gw.ring_back(now, c);
         }
     }
 
@@ -597,6 +783,22 @@ impl Engine {
             if self.gw.complete_transfer(now, gw_call) {
                 self.completed(now, gw_call);
             }
+            return;
+        }
+        if t.mode == TransferMode::Attended {
+            // Seat and target talk alone; the caller keeps its music.
+            let seat = match t.consult {
+                Some(_) => {
+                    self.gw.answer_consult(now, gw_call);
+                    CONSULT
+                }
+                None => LegId::SEAT,
+            };
+            self.order(MediaCommand::Bridge {
+                call: gw_call,
+                a: seat,
+                b: TARGET,
+            });
             return;
         }
         self.order(MediaCommand::Mix {
@@ -695,6 +897,7 @@ impl Engine {
             mode: match t.mode {
                 TransferMode::ThreeWay => "three_way",
                 TransferMode::Blind => "blind",
+                TransferMode::Attended => "attended",
             }
             .to_owned(),
             started_at: self.clock.ms(t.started),
@@ -810,7 +1013,7 @@ impl Engine {
         let refused = if code.is_empty() || !code.bytes().all(|b| b.is_ascii_digit()) {
             Some("not a target code".to_owned())
         } else {
-            self.transfer_gw(now, gw_call, &code, TransferMode::ThreeWay)
+            self.transfer_gw(now, gw_call, &code, TransferMode::ThreeWay, None)
                 .err()
                 .map(|e| e.message)
         };
