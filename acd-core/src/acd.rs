@@ -10,7 +10,7 @@ use crate::figures::{Event, FigureStore, Figures, Scope, ScopeIdx, Target, Windo
 use crate::idhash::IdMap;
 use crate::model::{
     CallId, Counters, Input, LeaveReason, Line, NotReadyReason, OfferFailure, Output, Pool,
-    Priority, SeatId, SeatRequest, SeatState, SurgeReason, TopicId,
+    Priority, SeatId, SeatRequest, SeatState, Skill, SurgeReason, TopicId,
 };
 use crate::queue::{WaitKey, WaitingQueue};
 use crate::seats::{IdleIndex, Orderings, Seat};
@@ -195,6 +195,7 @@ impl Acd {
             Input::CallTransferred { call } => self.call_ended(now, call, true)?,
             Input::SeatState { seat, state } => self.seat_request(now, seat, state)?,
             Input::SurgeManual { open } => self.surge_manual(now, open),
+            Input::Withdraw { call, seat } => self.withdraw(now, call, seat)?,
         }
         self.arm_surge_eval(now);
         Ok(())
@@ -600,6 +601,61 @@ impl Acd {
                 self.set_state(s, SeatState::LoggedOut);
             }
         }
+        Ok(())
+    }
+
+    fn withdraw(&mut self, now: Instant, call: CallId, seat: SeatId) -> Result<(), AcdError> {
+        let &s = self
+            .seat_index
+            .get(&seat)
+            .ok_or(AcdError::UnknownSeat(seat))?;
+        let rt = self.calls.get(&call).ok_or(AcdError::UnknownCall(call))?;
+        if rt.state != CallState::Waiting {
+            return Err(AcdError::NotWaiting(call));
+        }
+        if self.seats[s as usize].state != SeatState::Ready {
+            return Err(AcdError::SeatNotReady(seat));
+        }
+        self.offer(now, call, s);
+        Ok(())
+    }
+
+    /// Moves a seat to `pool` with `skills` (a supervisor's decision). A ready seat is
+    /// re-indexed under its new pool and offered the best call it may now take; a busy one
+    /// keeps its call and serves its new pool from its next call.
+    ///
+    /// # Errors
+    ///
+    /// [`AcdError::UnknownSeat`], [`AcdError::UnknownTopic`] (the state is unchanged).
+    pub fn assign_seat(
+        &mut self,
+        now: Instant,
+        seat: SeatId,
+        pool: Pool,
+        skills: Vec<Skill>,
+    ) -> Result<(), AcdError> {
+        let &s = self
+            .seat_index
+            .get(&seat)
+            .ok_or(AcdError::UnknownSeat(seat))?;
+        if let Some(k) = skills
+            .iter()
+            .find(|k| usize::from(k.topic.0) >= self.topics)
+        {
+            return Err(AcdError::UnknownTopic(k.topic));
+        }
+        let ready = self.seats[s as usize].state == SeatState::Ready;
+        if ready {
+            self.idle.remove(&mut self.seats, s);
+        }
+        let st = &mut self.seats[s as usize];
+        st.pool = pool;
+        st.skills = skills;
+        if ready {
+            self.idle.insert(&mut self.seats, s);
+            self.route_seat(now, s);
+        }
+        self.arm_surge_eval(now);
         Ok(())
     }
 

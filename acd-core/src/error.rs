@@ -43,6 +43,12 @@ pub enum AcdError {
     /// The call is already answered, so it cannot be abandoned; end it instead.
     #[error("call {0:?} is already answered")]
     AlreadyAnswered(CallId),
+    /// The call is not waiting in a queue (it rings a seat, or talks).
+    #[error("call {0:?} is not waiting")]
+    NotWaiting(CallId),
+    /// The seat is not ready to take a call.
+    #[error("seat {0:?} is not ready")]
+    SeatNotReady(SeatId),
     /// The configuration is inconsistent.
     #[error("bad configuration: {0}")]
     BadConfig(&'static str),

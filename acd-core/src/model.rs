@@ -242,6 +242,15 @@ pub enum Input {
         /// The requested state.
         state: SeatRequest,
     },
+    /// A supervisor hands a waiting call to a named seat, which must be ready: the call is
+    /// offered to it at once, whatever queues the seat serves. If the offer fails the call
+    /// goes back to the head of its queue (as [`Input::OfferFailed`]).
+    Withdraw {
+        /// The waiting call.
+        call: CallId,
+        /// The seat to ring.
+        seat: SeatId,
+    },
     /// A supervisor opened or closed the surge pool by hand.
     SurgeManual {
         /// Open (true) or close (false).

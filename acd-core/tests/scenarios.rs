@@ -551,3 +551,88 @@ fn bad_input_is_a_typed_error_and_changes_nothing() {
     assert_eq!(sim.acd.counters().offered, before.offered + 1);
     assert_eq!(sim.acd.seat_state(SeatId(1)), Some(SeatState::LoggedOut));
 }
+
+#[test]
+fn a_supervisor_withdraws_a_waiting_call_to_a_named_seat_outside_its_queue() {
+    // Seat 1 is intake, seat 2 a legal expert: neither serves the other's queue at first.
+    let mut sim = Sim::new(platform(1, 1, 0, Strategy::LongestIdle));
+    sim.arrive(1, 12345, 0, 0);
+    sim.arrive(2, 12345, 0, 0);
+    sim.ready(2);
+    // Not ready, unknown, ringing: refused and nothing changes.
+    assert_eq!(
+        sim.try_input(Input::Withdraw {
+            call: CallId(2),
+            seat: SeatId(1),
+        }),
+        Err(AcdError::SeatNotReady(SeatId(1)))
+    );
+    assert_eq!(
+        sim.try_input(Input::Withdraw {
+            call: CallId(9),
+            seat: SeatId(2),
+        }),
+        Err(AcdError::UnknownCall(CallId(9)))
+    );
+    // The later caller goes to the expert at once, ahead of the first.
+    let out = sim.input(Input::Withdraw {
+        call: CallId(2),
+        seat: SeatId(2),
+    });
+    assert_eq!(one_offer(&out), (2, 2));
+    assert_eq!(
+        sim.try_input(Input::Withdraw {
+            call: CallId(2),
+            seat: SeatId(2),
+        }),
+        Err(AcdError::NotWaiting(CallId(2)))
+    );
+    // A failed offer puts it back in its queue with its original wait: intake takes it
+    // after the caller who came first.
+    sim.fail(2, 2, OfferFailure::Rejected);
+    assert_eq!(one_offer(&sim.ready(1)), (1, 1));
+    assert_eq!(sim.acd.counters().waiting, 1);
+}
+
+#[test]
+fn a_seat_moved_to_another_pool_serves_that_pool_at_once() {
+    let mut sim = Sim::new(platform(1, 0, 0, Strategy::LongestIdle));
+    sim.ready(1);
+    // A legal call waits for experts (the intake tier opens after 30 s).
+    assert!(offers(&sim.arrive(1, 12348, 2, 0)).is_empty());
+    let legal = Skill {
+        topic: TopicId(2),
+        level: 6,
+    };
+    let now = sim.now;
+    assert_eq!(
+        sim.acd
+            .assign_seat(now, SeatId(7), Pool::Expert, vec![legal]),
+        Err(AcdError::UnknownSeat(SeatId(7)))
+    );
+    assert_eq!(
+        sim.acd.assign_seat(
+            now,
+            SeatId(1),
+            Pool::Expert,
+            vec![Skill {
+                topic: TopicId(9),
+                level: 6
+            }]
+        ),
+        Err(AcdError::UnknownTopic(TopicId(9)))
+    );
+    assert!(sim.drain().is_empty(), "a refused move changes nothing");
+    sim.acd
+        .assign_seat(now, SeatId(1), Pool::Expert, vec![legal])
+        .expect("moved");
+    assert_eq!(one_offer(&sim.drain()), (1, 1));
+    // Back to intake: a legal call waits again.
+    serve(&mut sim, 1, 1);
+    let now = sim.now;
+    sim.acd
+        .assign_seat(now, SeatId(1), Pool::Intake, Vec::new())
+        .expect("moved");
+    sim.advance(secs(120));
+    assert!(offers(&sim.arrive(2, 12348, 2, 0)).is_empty());
+}

@@ -88,6 +88,24 @@ pub enum Command {
         /// Done.
         reply: Reply<()>,
     },
+    /// Move a seat between pools or skills (`POST /api/v1/seats/{id}/pools`).
+    AssignSeat {
+        /// Seat id.
+        seat: String,
+        /// The new pool and/or skills.
+        request: SeatAssignRequest,
+        /// The seat afterwards, or why not.
+        reply: Reply<Result<SeatView, ApiError>>,
+    },
+    /// Ring a named seat with a waiting call now (`POST /api/v1/calls/{id}/withdraw`).
+    Withdraw {
+        /// Call id.
+        call: u64,
+        /// Seat id.
+        seat: String,
+        /// The call afterwards (ringing the seat), or why not.
+        reply: Reply<Result<CallView, ApiError>>,
+    },
     /// Open or close the surge pool by hand (`POST /api/v1/pools/surge`).
     Surge {
         /// Open (true) or close (false).
@@ -119,6 +137,24 @@ impl EngineHandle {
             .map_err(|_| ApiError::unavailable())?;
         rx.await.map_err(|_| ApiError::unavailable())
     }
+}
+
+/// `POST /api/v1/seats/{id}/pools`: the seat's new pool and/or skills.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeatAssignRequest {
+    /// "intake", "support", "surge", "expert" or "leader"; absent keeps the pool.
+    pub pool: Option<String>,
+    /// Skills as "topic:level" (level 1-10), replacing the seat's; absent keeps them.
+    pub skills: Option<Vec<String>>,
+}
+
+/// `POST /api/v1/calls/{id}/withdraw`: the seat to ring with a waiting call.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WithdrawRequest {
+    /// Seat id, e.g. "1001".
+    pub seat: String,
 }
 
 /// The state a seat asks for.
@@ -179,6 +215,15 @@ impl ApiError {
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         Self {
             status: 400,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// 422: well-formed JSON whose values cannot be used (an unknown pool, a bad skill).
+    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status: 422,
             code,
             message: message.into(),
         }

@@ -244,6 +244,16 @@ impl Core for Driver {
                 }
                 self.reply_after_commit(reply, ());
             }
+            Command::AssignSeat {
+                seat,
+                request,
+                reply,
+            } => {
+                let _ = reply.send(self.engine.assign_seat(now, &seat, &request));
+            }
+            Command::Withdraw { call, seat, reply } => {
+                let _ = reply.send(self.engine.withdraw_call(now, call, &seat));
+            }
             Command::Surge { open, reply } => {
                 let open = self.engine.set_surge(now, open);
                 let _ = reply.send(Ok(SurgeView { open }));

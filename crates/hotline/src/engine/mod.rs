@@ -16,6 +16,7 @@ pub mod audio;
 pub mod driver;
 pub mod ports;
 mod router;
+mod supervise;
 mod transfer;
 mod views;
 

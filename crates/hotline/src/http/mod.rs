@@ -31,8 +31,9 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use crate::api::{
-    ApiError, CallView, Command, EngineHandle, QueueView, Reply, SeatStateRequest, SeatView,
-    StatsView, SurgeView, TransferRequest, TransferView,
+    ApiError, CallView, Command, EngineHandle, QueueView, Reply, SeatAssignRequest,
+    SeatStateRequest, SeatView, StatsView, SurgeView, TransferRequest, TransferView,
+    WithdrawRequest,
 };
 use crate::metrics::{self, Metrics};
 use error::{CallPath, JsonBody, SeatId};
@@ -63,6 +64,7 @@ fn router_with_timeout(engine: EngineHandle, metrics: Arc<Metrics>, timeout: Dur
         .route("/api/v1/seats", get(list_seats))
         .route("/api/v1/seats/{id}", get(get_seat))
         .route("/api/v1/seats/{id}/state", post(set_seat_state))
+        .route("/api/v1/seats/{id}/pools", post(assign_seat))
         .route("/api/v1/calls", get(list_calls))
         .route("/api/v1/calls/{id}/transfer", post(start_transfer))
         .route(
@@ -70,6 +72,7 @@ fn router_with_timeout(engine: EngineHandle, metrics: Arc<Metrics>, timeout: Dur
             post(complete_transfer),
         )
         .route("/api/v1/calls/{id}/transfer/cancel", post(cancel_transfer))
+        .route("/api/v1/calls/{id}/withdraw", post(withdraw))
         .route("/api/v1/queues", get(list_queues))
         .route("/api/v1/stats", get(stats))
         .route("/api/v1/pools/surge", post(surge))
@@ -173,6 +176,32 @@ async fn set_seat_state(
         })
         .await??;
     Ok(Json(view))
+}
+
+async fn assign_seat(
+    State(s): State<AppState>,
+    SeatId(seat): SeatId,
+    JsonBody(request): JsonBody<SeatAssignRequest>,
+) -> Result<Json<SeatView>, ApiError> {
+    let view = s
+        .ask(|reply| Command::AssignSeat {
+            seat,
+            request,
+            reply,
+        })
+        .await??;
+    Ok(Json(view))
+}
+
+async fn withdraw(
+    State(s): State<AppState>,
+    CallPath(call): CallPath,
+    JsonBody(WithdrawRequest { seat }): JsonBody<WithdrawRequest>,
+) -> Result<Json<CallView>, ApiError> {
+    Ok(Json(
+        s.ask(|reply| Command::Withdraw { call, seat, reply })
+            .await??,
+    ))
 }
 
 async fn list_calls(State(s): State<AppState>) -> Result<Json<Calls>, ApiError> {

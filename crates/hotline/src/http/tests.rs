@@ -95,6 +95,15 @@ fn answer(cmd: Command, metrics: &Metrics) {
         Command::GetSeat { seat, reply } => {
             let _ = reply.send(lookup(&seat));
         }
+        Command::AssignSeat { seat, reply, .. } => {
+            let _ = reply.send(lookup(&seat));
+        }
+        Command::Withdraw { call, reply, .. } => {
+            let _ = reply.send(Err(ApiError::not_found(
+                "unknown_call",
+                format!("no call {call} in progress"),
+            )));
+        }
         Command::SetSeatState {
             seat,
             request,
