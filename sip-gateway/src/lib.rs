@@ -20,6 +20,7 @@ pub use rsipstack::sip;
 pub mod b2bua;
 pub mod dialog;
 pub mod digest;
+pub mod guard;
 pub mod peer;
 pub mod registrar;
 pub mod route;

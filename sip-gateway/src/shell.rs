@@ -12,6 +12,7 @@ use std::pin::pin;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use nix::sys::socket::{sockopt, ControlMessageOwned, MsgFlags, SockaddrStorage};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
@@ -47,6 +48,9 @@ impl Sockets {
         let _ = udp.set_recv_buffer_size(SOCKET_BUFFER);
         let _ = udp.set_send_buffer_size(SOCKET_BUFFER);
         udp.set_nonblocking(true)?;
+        // Kernel receive timestamps tell how long each datagram waited for us (overload
+        // control); without them the delay reads as zero.
+        let _ = nix::sys::socket::setsockopt(&udp, sockopt::ReceiveTimestampns, &true);
         udp.bind(&addr.into())?;
         let udp = UdpSocket::from_std(udp.into())?;
         let tcp = TcpListener::bind(udp.local_addr()?).await?;
@@ -91,6 +95,10 @@ pub trait Core {
     fn handle_command(&mut self, now: std::time::Instant, command: Self::Command);
     /// When `handle_timeout` must next be called.
     fn poll_timeout(&self) -> Option<std::time::Instant>;
+    /// How long the datagram about to be handled waited in the kernel's receive queue.
+    fn note_receive_delay(&mut self, delay: Duration) {
+        let _ = delay;
+    }
     /// The next message to send.
     fn poll_transmit(&mut self) -> Option<Transmit>;
 }
@@ -114,6 +122,10 @@ impl<R: Router> Core for Gateway<R> {
 
     fn poll_timeout(&self) -> Option<std::time::Instant> {
         Self::poll_timeout(self)
+    }
+
+    fn note_receive_delay(&mut self, delay: Duration) {
+        Self::note_receive_delay(self, delay);
     }
 
     fn poll_transmit(&mut self) -> Option<Transmit> {
@@ -164,20 +176,21 @@ pub async fn run<C: Core>(
         tokio::select! {
             biased;
             () = &mut shutdown => break,
-            received = udp.recv_from(&mut buf) => {
-                match received {
-                    Ok((n, addr)) => {
-                        let now = Instant::now().into_std();
-                        core.handle_message(now, Peer::udp(addr), &buf[..n]);
-                        for _ in 0..RECV_BATCH {
-                            match udp.try_recv_from(&mut buf) {
-                                Ok((n, addr)) => core.handle_message(now, Peer::udp(addr), &buf[..n]),
-                                Err(_) => break,
-                            }
+            ready = udp.readable() => {
+                if let Err(e) = ready {
+                    tracing::debug!(error = %e, "udp readable");
+                }
+                let now = Instant::now().into_std();
+                for _ in 0..=RECV_BATCH {
+                    match recv_timestamped(&udp, &mut buf) {
+                        Ok((n, addr, delay)) => {
+                            core.note_receive_delay(delay);
+                            core.handle_message(now, Peer::udp(addr), &buf[..n]);
                         }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        // ICMP port-unreachable surfaces here on Linux; it is not fatal.
+                        Err(e) => tracing::debug!(error = %e, "udp recv"),
                     }
-                    // ICMP port-unreachable surfaces here on Linux; it is not fatal.
-                    Err(e) => tracing::debug!(error = %e, "udp recv"),
                 }
             }
             Some(command) = commands.recv() => {
@@ -256,6 +269,51 @@ pub async fn run<C: Core>(
     }
     accept.abort();
     Ok((core, stats))
+}
+
+/// One datagram and how long it waited in the kernel's queue (from its `SO_TIMESTAMPNS`
+/// receive timestamp; zero when there is none).
+fn recv_timestamped(udp: &UdpSocket, buf: &mut [u8]) -> io::Result<(usize, SocketAddr, Duration)> {
+    use std::os::fd::AsRawFd;
+    udp.try_io(tokio::io::Interest::READABLE, || {
+        let mut iov = [io::IoSliceMut::new(buf)];
+        let mut space = nix::cmsg_space!(nix::sys::time::TimeSpec);
+        let msg = nix::sys::socket::recvmsg::<SockaddrStorage>(
+            udp.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::MSG_DONTWAIT,
+        )
+        .map_err(io::Error::from)?;
+        let stamp = msg.cmsgs().ok().and_then(|mut c| {
+            c.find_map(|m| match m {
+                ControlMessageOwned::ScmTimestampns(ts) => Some(ts),
+                _ => None,
+            })
+        });
+        let addr = msg
+            .address
+            .and_then(|a| {
+                a.as_sockaddr_in()
+                    .map(|v4| SocketAddr::V4((*v4).into()))
+                    .or_else(|| a.as_sockaddr_in6().map(|v6| SocketAddr::V6((*v6).into())))
+            })
+            .ok_or_else(|| io::Error::other("datagram without a source address"))?;
+        let delay = stamp.map_or(Duration::ZERO, queued_for);
+        Ok((msg.bytes, addr, delay))
+    })
+}
+
+/// Time since a kernel receive timestamp, which is on the real-time clock.
+#[allow(clippy::disallowed_methods)]
+fn queued_for(ts: nix::sys::time::TimeSpec) -> Duration {
+    let at = Duration::new(
+        u64::try_from(ts.tv_sec()).unwrap_or(0),
+        u32::try_from(ts.tv_nsec()).unwrap_or(0),
+    );
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(Duration::ZERO, |now| now.saturating_sub(at))
 }
 
 async fn accept_loop(listener: TcpListener, to_core: mpsc::Sender<FromTcp>, limits: Limits) {

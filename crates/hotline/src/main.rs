@@ -234,7 +234,8 @@ fn serve(args: Serve) -> Result<(), String> {
                     ports: rtp_ports.clone(),
                 },
                 Box::new(PlanePorts::new(&rtp_ports, plane.clone())),
-            );
+            )
+            .with_guard(plan.protection.clone());
         let metrics = Arc::new(Metrics::new());
         let engine = Engine::new(
             &plan,

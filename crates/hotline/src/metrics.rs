@@ -99,6 +99,16 @@ pub struct Metrics {
     store_errors: IntCounter,
     store_pending: IntGauge,
     media: MediaMetrics,
+    protection: ProtectionMetrics,
+}
+
+/// What overload control and flood defence refused (see [`Metrics::set_protection`]).
+struct ProtectionMetrics {
+    overload: IntCounterVec,
+    flood: IntCounterVec,
+    blocked_messages: IntCounter,
+    blocks: IntCounter,
+    blocked_sources: IntGauge,
 }
 
 /// The media plane's figures (see [`Metrics::set_media`]).
@@ -227,6 +237,11 @@ fn register<C: prometheus::core::Collector + Clone + 'static>(registry: &Registr
         .expect("metric names are unique and valid");
     c
 }
+
+/// `GuardStats::overload` in order.
+const OVERLOAD_REASONS: [&str; 3] = ["rate", "calls", "delay"];
+/// `GuardStats::flood` in order.
+const FLOOD_METHODS: [&str; 3] = ["INVITE", "REGISTER", "OPTIONS"];
 
 fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     let vec = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric definition");
@@ -484,7 +499,43 @@ impl Metrics {
         for status in ["400", "488", "503"] {
             media.sdp_refused.with_label_values(&[status]);
         }
+        let protection = ProtectionMetrics {
+            overload: counter_vec(
+                &r,
+                "hotline_sip_overload_refused_total",
+                "New calls answered 503 by overload control, by reason (rate, calls, delay)",
+                &["reason"],
+            ),
+            flood: counter_vec(
+                &r,
+                "hotline_sip_flood_dropped_total",
+                "New requests dropped unanswered because their source exceeded its rate, by method",
+                &["method"],
+            ),
+            blocked_messages: counter(
+                &r,
+                "hotline_sip_blocked_messages_total",
+                "SIP messages ignored because their source is blocked",
+            ),
+            blocks: counter(
+                &r,
+                "hotline_sip_source_blocks_total",
+                "Times a source address was blocked for repeated failed digest authentication",
+            ),
+            blocked_sources: int_gauge(
+                &r,
+                "hotline_sip_blocked_sources",
+                "Source addresses blocked now",
+            ),
+        };
+        for reason in OVERLOAD_REASONS {
+            protection.overload.with_label_values(&[reason]);
+        }
+        for method in FLOOD_METHODS {
+            protection.flood.with_label_values(&[method]);
+        }
         Self {
+            protection,
             media,
             registry: r,
             lines,
@@ -583,6 +634,25 @@ impl Metrics {
         self.sip_active_calls.set(level(s.active_calls));
         self.sip_active_transactions
             .set(level(s.active_transactions));
+    }
+
+    /// Overload control and flood defence: totals from the gateway's guard
+    /// ([`sip_gateway::guard::GuardStats`]) and the sources blocked now.
+    pub fn set_protection(&self, s: &sip_gateway::guard::GuardStats, blocked_sources: usize) {
+        let _guard = self
+            .sip
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let p = &self.protection;
+        for (reason, &n) in OVERLOAD_REASONS.iter().zip(&s.overload) {
+            advance(&p.overload.with_label_values(&[reason]), n);
+        }
+        for (method, &n) in FLOOD_METHODS.iter().zip(&s.flood) {
+            advance(&p.flood.with_label_values(&[method]), n);
+        }
+        advance(&p.blocked_messages, s.blocked_messages);
+        advance(&p.blocks, s.blocks);
+        p.blocked_sources.set(level(blocked_sources as u64));
     }
 
     /// A write to storage failed (count one per failed attempt). Use this or

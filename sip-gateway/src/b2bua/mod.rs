@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use rsipstack::sip::Method;
 
+use crate::guard::{Guard, GuardConfig, Kind};
 use crate::peer::{Peer, Transport};
 use crate::registrar::{BindingChange, RegisterOutcome, Registrar};
 use crate::route::Router;
@@ -324,6 +325,8 @@ pub struct Gateway<R> {
     consults: HashMap<u64, u64>,
     /// Consultation calls of calls that ended, to end once `now` is known.
     consult_orphans: Vec<u64>,
+    /// Overload control and flood defence.
+    guard: Guard,
 }
 
 impl<R: Router> Gateway<R> {
@@ -351,6 +354,7 @@ impl<R: Router> Gateway<R> {
             orphans: Vec::new(),
             consults: HashMap::new(),
             consult_orphans: Vec::new(),
+            guard: Guard::new(GuardConfig::default()),
         }
     }
 
@@ -396,8 +400,29 @@ impl<R: Router> Gateway<R> {
         self.server.len() + self.client.len()
     }
 
+    /// Protect the core with `config` (overload control, flood defence); off by default.
+    pub fn with_guard(mut self, config: GuardConfig) -> Self {
+        self.guard = Guard::new(config);
+        self
+    }
+
+    /// The guard's counters and state.
+    pub const fn guard(&self) -> &Guard {
+        &self.guard
+    }
+
+    /// How long the datagrams about to be fed waited in the receive queue (measured by the
+    /// shell from kernel receive timestamps): past the guard's `max_delay`, new calls are
+    /// refused until it falls again.
+    pub fn note_receive_delay(&mut self, delay: Duration) {
+        self.guard.note_delay(delay);
+    }
+
     /// Feed one datagram, or one message framed off a stream, that arrived from `from`.
     pub fn handle_message(&mut self, now: Instant, from: Peer, bytes: &[u8]) {
+        if self.guard.is_blocked(now, from.addr.ip()) {
+            return;
+        }
         match validate::validate(bytes, &self.config.limits) {
             Verdict::Request(req) => {
                 self.stats.requests += 1;
@@ -523,8 +548,26 @@ impl<R: Router> Gateway<R> {
             }
             return;
         }
+        let kind = match req.method {
+            Method::Invite => Some(Kind::Invite),
+            Method::Register => Some(Kind::Register),
+            Method::Options => Some(Kind::Options),
+            _ => None,
+        };
+        if kind.is_some_and(|k| !self.guard.admit_request(now, from.addr.ip(), k)) {
+            tracing::debug!(%from, method = %req.method, "source over its rate: dropped");
+            return;
+        }
         match req.method {
-            Method::Invite => self.on_invite(now, from, key, req),
+            Method::Invite => match self.guard.admit_call(now, self.calls.len()) {
+                Ok(()) => self.on_invite(now, from, key, req),
+                Err(why) => {
+                    tracing::debug!(%from, why = why.as_str(), "overload: new call refused");
+                    let retry = format!("Retry-After: {}", self.guard.retry_after());
+                    let id = self.open_server(now, from, key, req, None);
+                    self.respond(now, id, 503, "Service Unavailable", &[&retry], None);
+                }
+            },
             Method::Register => self.on_register(now, from, key, req),
             Method::Options => {
                 let id = self.open_server(now, from, key, req, None);
@@ -556,6 +599,23 @@ impl<R: Router> Gateway<R> {
         let outcome =
             self.registrar
                 .handle_register(now, from, &req.request, &req.call_id, req.cseq);
+        let tried = req
+            .request
+            .headers
+            .iter()
+            .any(|h| matches!(h, rsipstack::sip::Header::Authorization(_)));
+        let failed = tried
+            && match &outcome {
+                // A stale nonce is a phone that must simply retry, not a wrong password.
+                RegisterOutcome::Challenge { headers } => {
+                    !headers.iter().any(|h| h.contains("stale=true"))
+                }
+                RegisterOutcome::Reject { status, .. } => *status == 403,
+                RegisterOutcome::Ok { .. } => false,
+            };
+        if failed && self.guard.auth_failed(now, from.addr.ip()) {
+            tracing::warn!(source = %from.addr.ip(), "repeated failed logins: source blocked");
+        }
         let id = self.open_server(now, from, key, req, None);
         match outcome {
             RegisterOutcome::Ok {

@@ -97,6 +97,7 @@ pub(super) fn build(
             ),
         }
     }
+    let protection = protection(&mut p, &raw, &targets);
     let prompts = prompts(&mut p, &raw, dir, &lines, &waiting_from, survey.as_ref());
     if !p.list.is_empty() {
         return Err(p.into_error(source));
@@ -128,6 +129,7 @@ pub(super) fn build(
         media,
         survey,
         prompts,
+        protection,
     })
 }
 
@@ -740,6 +742,62 @@ fn media(p: &mut Problems<'_>, raw: &RawPlan) -> MediaPlan {
         address,
         ports: m.ports.0.clone(),
         no_rtp_timeout: Some(m.no_rtp_timeout.0).filter(|d| !d.is_zero()),
+    }
+}
+
+/// `[protection]`. Zero turns a limit off. Per-source rates allow bursts of twice the rate
+/// (a hundred phones behind one address re-registering at once after an outage).
+fn protection(
+    p: &mut Problems<'_>,
+    raw: &RawPlan,
+    targets: &[TransferTarget],
+) -> sip_gateway::guard::GuardConfig {
+    use sip_gateway::guard::{GuardConfig, Rate};
+    let r = &raw.protection;
+    let rate = |n: u32| (n > 0).then(|| Rate::per_second(n));
+    let mut trusted = Vec::new();
+    for (i, a) in r.trusted.iter().enumerate() {
+        match a.trim().parse::<IpAddr>() {
+            Ok(ip) => trusted.push(ip),
+            Err(_) => p.add(
+                &format!("protection.trusted[{i}]"),
+                format!("{a:?} is not an IP address; write the carrier's SBC address, e.g. \"10.0.0.9\""),
+            ),
+        }
+    }
+    trusted.extend(targets.iter().filter_map(|t| t.trunk_addr.map(|a| a.ip())));
+    trusted.sort_unstable();
+    trusted.dedup();
+    if r.retry_after.0.as_secs() == 0 {
+        p.add(
+            "protection.retry_after",
+            "a 503's Retry-After needs at least \"1s\"",
+        );
+    }
+    for (key, d) in [
+        ("auth_window", r.auth_window.0),
+        ("block_for", r.block_for.0),
+    ] {
+        if r.auth_failures > 0 && d.is_zero() {
+            p.add(
+                &format!("protection.{key}"),
+                "must be longer than 0 while auth_failures is set (0 turns blocking off)",
+            );
+        }
+    }
+    GuardConfig {
+        calls_per_second: rate(r.calls_per_second),
+        max_calls: (r.max_calls > 0).then_some(r.max_calls as usize),
+        max_delay: Some(r.max_delay.0).filter(|d| !d.is_zero()),
+        retry_after: u32::try_from(r.retry_after.0.as_secs()).unwrap_or(u32::MAX),
+        invite_per_source: rate(r.invite_per_source),
+        register_per_source: rate(r.register_per_source),
+        options_per_source: rate(r.options_per_source),
+        auth_failures: r.auth_failures,
+        auth_window: r.auth_window.0,
+        block_for: r.block_for.0,
+        trusted,
+        ..GuardConfig::default()
     }
 }
 

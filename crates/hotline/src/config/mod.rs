@@ -64,6 +64,9 @@ pub struct Plan {
     pub media: MediaPlan,
     /// `[survey]`; `None` when `enabled = false`.
     pub survey: Option<SurveyPlan>,
+    /// `[protection]`: overload control and flood defence for the SIP gateway. The trunks
+    /// of transfer targets are trusted besides the listed addresses.
+    pub protection: sip_gateway::guard::GuardConfig,
     /// Every prompt, decoded; holds every prompt the plan names.
     pub prompts: Arc<crate::prompts::PromptBook>,
 }

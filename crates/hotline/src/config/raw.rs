@@ -40,6 +40,43 @@ pub(crate) struct RawPlan {
     pub(crate) transfers: RawTransfers,
     #[serde(default)]
     pub(crate) targets: Ordered<String, RawTarget>,
+    #[serde(default)]
+    pub(crate) protection: RawProtection,
+}
+
+/// `[protection]`: overload control and flood defence.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawProtection {
+    pub(crate) calls_per_second: u32,
+    pub(crate) max_calls: u32,
+    pub(crate) max_delay: Dur,
+    pub(crate) retry_after: Dur,
+    pub(crate) invite_per_source: u32,
+    pub(crate) register_per_source: u32,
+    pub(crate) options_per_source: u32,
+    pub(crate) auth_failures: u32,
+    pub(crate) auth_window: Dur,
+    pub(crate) block_for: Dur,
+    pub(crate) trusted: Vec<String>,
+}
+
+impl Default for RawProtection {
+    fn default() -> Self {
+        Self {
+            calls_per_second: 0,
+            max_calls: 0,
+            max_delay: Dur(Duration::from_millis(200)),
+            retry_after: Dur(Duration::from_secs(5)),
+            invite_per_source: 20,
+            register_per_source: 20,
+            options_per_source: 20,
+            auth_failures: 5,
+            auth_window: Dur(Duration::from_secs(60)),
+            block_for: Dur(Duration::from_secs(600)),
+            trusted: Vec::new(),
+        }
+    }
 }
 
 /// `[service]`.

@@ -169,6 +169,10 @@ impl Core for Driver {
         self.flush();
     }
 
+    fn note_receive_delay(&mut self, delay: std::time::Duration) {
+        self.engine.note_receive_delay(delay);
+    }
+
     fn handle_command(&mut self, now: Instant, command: Command) {
         match command {
             Command::Media(event) => self.engine.on_media_event(now, event),

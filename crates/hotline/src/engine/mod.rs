@@ -336,6 +336,11 @@ impl Engine {
         self
     }
 
+    /// How long the next datagram waited in the receive queue (overload control).
+    pub fn note_receive_delay(&mut self, delay: Duration) {
+        self.gw.note_receive_delay(delay);
+    }
+
     /// Feed one SIP message.
     pub fn handle_message(&mut self, now: Instant, from: Peer, bytes: &[u8]) {
         self.gw.handle_message(now, from, bytes);

@@ -277,5 +277,7 @@ impl Engine {
             active_calls: self.gw.active_calls() as u64,
             active_transactions: self.gw.active_transactions() as u64,
         });
+        let guard = self.gw.guard();
+        m.set_protection(guard.stats(), guard.blocked_sources(now));
     }
 }
