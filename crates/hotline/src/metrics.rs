@@ -139,6 +139,9 @@ pub const TRANSFER_OUTCOMES: [&str; 8] = [
     "caller_left",
 ];
 
+/// Every outcome of a ticket push, as `hotline_ticket_pushes_total` labels it.
+pub const TICKET_OUTCOMES: [&str; 2] = ["delivered", "failed"];
+
 /// A snapshot of the media plane's running totals, for [`Metrics::set_media`].
 #[derive(Debug, Clone, Default)]
 pub struct MediaSnapshot {
@@ -710,6 +713,17 @@ impl Metrics {
         }
     }
 
+    /// Create both `hotline_ticket_pushes_total` series of these targets (those with a
+    /// `ticket_url`) at 0, so a ticket system's first failure shows in `rate()`, alerts and
+    /// dashboards like every later one.
+    pub fn declare_ticket_targets<'a>(&self, targets: impl IntoIterator<Item = &'a str>) {
+        for t in targets {
+            for outcome in TICKET_OUTCOMES {
+                self.media.tickets.with_label_values(&[t, outcome]);
+            }
+        }
+    }
+
     /// A ticket push to `target` ended with `outcome` ("delivered" or "failed").
     pub fn ticket_push(&self, target: &str, outcome: &str) {
         self.media
@@ -991,6 +1005,37 @@ mod tests {
         assert_eq!(value(&text, "hotline_store_errors_total", &[]), Some(5.0));
         m.set_surge_open(false);
         assert_eq!(value(&m.render(), "hotline_surge_open", &[]), Some(0.0));
+    }
+
+    #[test]
+    fn declared_transfer_and_ticket_series_exist_at_zero() {
+        let m = Metrics::new();
+        m.declare_transfer_targets(["renshe", "gongjijin"]);
+        m.declare_ticket_targets(["renshe"]);
+        m.transfer("renshe", "busy");
+        let text = m.render();
+        let transfers = family(&text, "hotline_transfers_total");
+        assert_eq!(transfers.len(), 2 * TRANSFER_OUTCOMES.len());
+        assert_eq!(transfers.iter().map(|(_, v)| v).sum::<f64>(), 1.0);
+        assert_eq!(
+            family(&text, "hotline_ticket_pushes_total"),
+            vec![
+                (
+                    labels(&[("outcome", "delivered"), ("target", "renshe")]),
+                    0.0
+                ),
+                (labels(&[("outcome", "failed"), ("target", "renshe")]), 0.0),
+            ]
+        );
+        m.ticket_push("renshe", "failed");
+        assert_eq!(
+            value(
+                &m.render(),
+                "hotline_ticket_pushes_total",
+                &[("target", "renshe"), ("outcome", "failed")]
+            ),
+            Some(1.0)
+        );
     }
 
     #[test]

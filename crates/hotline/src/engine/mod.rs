@@ -287,6 +287,12 @@ impl Engine {
             .collect();
         let seat_by_id = seats.iter().enumerate().map(|(i, s)| (s.id.0, i)).collect();
         metrics.declare_transfer_targets(plan.targets.iter().map(|t| t.key.as_str()));
+        metrics.declare_ticket_targets(
+            plan.targets
+                .iter()
+                .filter(|t| t.ticket_url.is_some())
+                .map(|t| t.key.as_str()),
+        );
         Ok(Self {
             gw,
             acd,
