@@ -105,6 +105,8 @@ pub enum Overload {
     Calls,
     /// Datagrams wait in our receive queue longer than configured: we are behind.
     Delay,
+    /// The server is stopping (a graceful stop lets the calls in progress finish).
+    Stopping,
 }
 
 impl Overload {
@@ -114,6 +116,7 @@ impl Overload {
             Self::Rate => "rate",
             Self::Calls => "calls",
             Self::Delay => "delay",
+            Self::Stopping => "stopping",
         }
     }
 }
@@ -175,8 +178,8 @@ impl Source {
 /// Counters of what the guard refused.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct GuardStats {
-    /// New calls answered 503, by reason: rate, calls, delay.
-    pub overload: [u64; 3],
+    /// New calls answered 503, by reason: rate, calls, delay, stopping.
+    pub overload: [u64; 4],
     /// New requests dropped by per-source limits: INVITE, REGISTER, OPTIONS.
     pub flood: [u64; 3],
     /// Messages dropped because their source is blocked.
@@ -193,6 +196,7 @@ pub struct Guard {
     delay: Duration,
     sources: HashMap<IpAddr, Source>,
     stats: GuardStats,
+    stopping: bool,
 }
 
 impl Guard {
@@ -204,7 +208,13 @@ impl Guard {
             delay: Duration::ZERO,
             sources: HashMap::new(),
             stats: GuardStats::default(),
+            stopping: false,
         }
+    }
+
+    /// A graceful stop began: every new call is refused from now on.
+    pub fn stop_admitting(&mut self) {
+        self.stopping = true;
     }
 
     /// What it refused so far.
@@ -277,7 +287,9 @@ impl Guard {
     /// May a new call be admitted with `active` calls in the system? `Err` (counted): answer
     /// 503 with [`retry_after`](Self::retry_after).
     pub fn admit_call(&mut self, now: Instant, active: usize) -> Result<(), Overload> {
-        let refused = if self.config.max_delay.is_some_and(|d| self.delay > d) {
+        let refused = if self.stopping {
+            Some(Overload::Stopping)
+        } else if self.config.max_delay.is_some_and(|d| self.delay > d) {
             Some(Overload::Delay)
         } else if self.config.max_calls.is_some_and(|m| active >= m) {
             Some(Overload::Calls)
@@ -447,7 +459,9 @@ mod tests {
         assert_eq!(g.admit_call(t1, 0), Err(Overload::Delay));
         g.note_delay(Duration::from_millis(5));
         assert_eq!(g.admit_call(t1, 0), Ok(()));
-        assert_eq!(g.stats().overload, [21, 1, 1]);
+        g.stop_admitting();
+        assert_eq!(g.admit_call(t1, 0), Err(Overload::Stopping));
+        assert_eq!(g.stats().overload, [21, 1, 1, 1]);
     }
 
     #[test]

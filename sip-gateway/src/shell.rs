@@ -99,6 +99,18 @@ pub trait Core {
     fn note_receive_delay(&mut self, delay: Duration) {
         let _ = delay;
     }
+    /// A graceful stop began: refuse new calls, let those in progress go on.
+    fn drain(&mut self, now: std::time::Instant) {
+        let _ = now;
+    }
+    /// Whether nothing is left to wait for: no call in progress, nothing unsent.
+    fn drained(&self) -> bool {
+        true
+    }
+    /// The graceful stop's limit passed: end every call still in progress.
+    fn end_all(&mut self, now: std::time::Instant) {
+        let _ = now;
+    }
     /// The next message to send.
     fn poll_transmit(&mut self) -> Option<Transmit>;
 }
@@ -128,6 +140,19 @@ impl<R: Router> Core for Gateway<R> {
         Self::note_receive_delay(self, delay);
     }
 
+    fn drain(&mut self, _: std::time::Instant) {
+        self.stop_admitting();
+    }
+
+    fn drained(&self) -> bool {
+        self.active_calls() == 0
+    }
+
+    fn end_all(&mut self, now: std::time::Instant) {
+        self.terminate_all(now);
+        self.log_events();
+    }
+
     fn poll_transmit(&mut self) -> Option<Transmit> {
         Self::poll_transmit(self)
     }
@@ -150,14 +175,21 @@ impl<R: Router> Gateway<R> {
     }
 }
 
+/// How long, after the calls are ended at a graceful stop's limit, the shell keeps running so
+/// the BYEs leave (and records behind them are committed).
+const LAST_WORDS: Duration = Duration::from_millis(500);
+
 /// Run `core` until `shutdown` completes, feeding it datagrams, stream messages, timers and
-/// `commands`; returns the core (for an orderly stop) and the shell's counters.
+/// `commands`; returns the core (for an orderly stop) and the shell's counters. With a
+/// `drain` limit, the stop is graceful: new calls are refused ([`Core::drain`]) while calls in
+/// progress finish, for at most `drain`; then the rest are ended ([`Core::end_all`]).
 pub async fn run<C: Core>(
     mut core: C,
     sockets: Sockets,
     limits: Limits,
     shutdown: impl std::future::Future<Output = ()>,
     mut commands: mpsc::Receiver<C::Command>,
+    drain: Duration,
 ) -> io::Result<(C, ShellStats)> {
     let Sockets { udp, tcp } = sockets;
     let (tcp_tx, mut tcp_rx) = mpsc::channel::<FromTcp>(4096);
@@ -171,11 +203,22 @@ pub async fn run<C: Core>(
     let far = Instant::now() + Duration::from_secs(86_400 * 365);
     let mut timer = pin!(sleep_until(far));
     let mut armed = far;
+    // A graceful stop: the drain's deadline, then the moment the last words are out.
+    let mut drain_until: Option<Instant> = None;
+    let mut stop_at: Option<Instant> = None;
 
     loop {
         tokio::select! {
             biased;
-            () = &mut shutdown => break,
+            () = &mut shutdown, if drain_until.is_none() => {
+                if drain.is_zero() {
+                    break;
+                }
+                let now = Instant::now();
+                tracing::info!(limit = ?drain, "stopping: no new calls; waiting for calls in progress");
+                core.drain(now.into_std());
+                drain_until = Some(now + drain);
+            }
             ready = udp.readable() => {
                 if let Err(e) = ready {
                     tracing::debug!(error = %e, "udp readable");
@@ -229,6 +272,19 @@ pub async fn run<C: Core>(
         if core.poll_timeout().is_some_and(|at| at <= now) {
             core.handle_timeout(now);
         }
+        if let (Some(until), None) = (drain_until, stop_at) {
+            let t = Instant::from_std(now);
+            if core.drained() {
+                break;
+            }
+            if t >= until {
+                tracing::warn!(
+                    "stopping: the drain limit passed; ending the calls still in progress"
+                );
+                core.end_all(now);
+                stop_at = Some(t + LAST_WORDS);
+            }
+        }
         while let Some(Transmit { to, bytes }) = core.poll_transmit() {
             match to.transport {
                 Transport::Udp => {
@@ -261,7 +317,18 @@ pub async fn run<C: Core>(
                 },
             }
         }
-        let next = core.poll_timeout().map_or(far, Instant::from_std);
+        if stop_at.is_some_and(|at| Instant::now() >= at) {
+            break;
+        }
+        let next = [
+            core.poll_timeout().map(Instant::from_std),
+            drain_until.filter(|_| stop_at.is_none()),
+            stop_at,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(far);
         if next != armed {
             armed = next;
             timer.as_mut().reset(next);

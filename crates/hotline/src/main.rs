@@ -87,6 +87,14 @@ struct Serve {
     /// Largest SIP message accepted, in bytes.
     #[arg(long, default_value_t = 16 * 1024, value_parser = clap::value_parser!(u64).range(1024..=65_535))]
     max_message_bytes: u64,
+    /// Fault injection for crash-safety tests: the record writer waits this many
+    /// milliseconds before each transaction, as on a slow disk.
+    #[arg(long, default_value_t = 0, hide = true)]
+    fault_commit_delay_ms: u64,
+    /// Seconds a graceful stop (SIGTERM, Ctrl-C) waits for calls in progress to finish while
+    /// refusing new ones (503); the calls left then are ended. 0: stop at once.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=3600))]
+    drain: u64,
 }
 
 #[derive(Debug, clap::Args)]
@@ -147,7 +155,12 @@ fn serve(args: Serve) -> Result<(), String> {
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-    let (store, recovery) = Store::open(&args.data, now_ms).map_err(|e| e.to_string())?;
+    let store_options = hotline::store::StoreOptions {
+        commit_delay: Duration::from_millis(args.fault_commit_delay_ms),
+        ..hotline::store::StoreOptions::default()
+    };
+    let (store, recovery) =
+        Store::open_with(&args.data, now_ms, &store_options).map_err(|e| e.to_string())?;
     // RTP has its own two worker threads, so a burst of packets never delays SIP and the
     // reverse (docs/decisions/0012-media-plane.md).
     let media_runtime = tokio::runtime::Builder::new_multi_thread()
@@ -268,7 +281,7 @@ fn serve(args: Serve) -> Result<(), String> {
                 _ = tokio::signal::ctrl_c() => {}
                 _ = term.recv() => {}
             }
-            tracing::info!("stopping: writing the remaining call records");
+            tracing::info!("stop asked");
         };
         // Ticket pushes report back through the command channel, like media events.
         let (ticket_tx, mut ticket_rx) = tokio::sync::mpsc::unbounded_channel();
@@ -287,12 +300,13 @@ fn serve(args: Serve) -> Result<(), String> {
         let driver = Driver::new(engine, store)
             .with_media_plane(plane)
             .with_ticket_pusher(pusher);
-        let (driver, stats) = shell::run(driver, sockets, limits, shutdown, commands)
+        let drain = Duration::from_secs(args.drain);
+        let (driver, stats) = shell::run(driver, sockets, limits, shutdown, commands, drain)
             .await
             .map_err(|e| format!("SIP transport failed: {e}"))?;
         let _ = stop_http_tx.send(());
         let _ = http_task.await;
-        tracing::info!(?stats, "stopped");
+        tracing::info!(?stats, "stopped: writing the remaining call records");
         Ok::<_, String>(driver)
     })?;
     media_runtime.shutdown_timeout(Duration::from_secs(1));

@@ -242,7 +242,7 @@ fn register<C: prometheus::core::Collector + Clone + 'static>(registry: &Registr
 }
 
 /// `GuardStats::overload` in order.
-const OVERLOAD_REASONS: [&str; 3] = ["rate", "calls", "delay"];
+const OVERLOAD_REASONS: [&str; 4] = ["rate", "calls", "delay", "stopping"];
 /// `GuardStats::flood` in order.
 const FLOOD_METHODS: [&str; 3] = ["INVITE", "REGISTER", "OPTIONS"];
 
@@ -506,7 +506,7 @@ impl Metrics {
             overload: counter_vec(
                 &r,
                 "hotline_sip_overload_refused_total",
-                "New calls answered 503 by overload control, by reason (rate, calls, delay)",
+                "New calls answered 503 by overload control, by reason (rate, calls, delay, stopping)",
                 &["reason"],
             ),
             flood: counter_vec(

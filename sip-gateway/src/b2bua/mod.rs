@@ -411,6 +411,26 @@ impl<R: Router> Gateway<R> {
         &self.guard
     }
 
+    /// A graceful stop: new calls are answered 503 from now on; calls in progress go on.
+    pub fn stop_admitting(&mut self) {
+        self.guard.stop_admitting();
+    }
+
+    /// End every call in progress (a graceful stop's limit passed): BYE to answered legs,
+    /// 408 to callers still waiting, as [`terminate`](Self::terminate) does for one.
+    pub fn terminate_all(&mut self, now: Instant) {
+        let mut ids: Vec<u64> = self
+            .calls
+            .iter()
+            .filter(|(_, c)| c.parent.is_none() && c.consult_for.is_none())
+            .map(|(&id, _)| id)
+            .collect();
+        ids.sort_unstable();
+        for id in ids {
+            self.terminate(now, id);
+        }
+    }
+
     /// How long the datagrams about to be fed waited in the receive queue (measured by the
     /// shell from kernel receive timestamps): past the guard's `max_delay`, new calls are
     /// refused until it falls again.

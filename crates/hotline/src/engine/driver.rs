@@ -2,8 +2,16 @@
 //! API, records to the [`Store`]. Figures are answered only once every record behind them is
 //! committed (docs/decisions/0007-durable-records.md): the reply waits on the store, not the
 //! engine, so the SIP loop never blocks on disk.
+//!
+//! Nothing is said on the wire before the records behind it are durable: each message the
+//! engine produces waits (off the engine's path) until the store has committed every record
+//! written up to the step that produced it, so a call whose BYE was answered is in storage
+//! even if the process is killed the next instant (docs/decisions/0022-crash-safety.md). A
+//! failing disk holds messages at most [`HOLD_MAX`]: the platform stays up, durability
+//! degrades, and the late releases are counted.
 
-use std::time::Instant;
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
 
 use sip_gateway::b2bua::Transmit;
 use sip_gateway::shell::Core;
@@ -18,7 +26,13 @@ use crate::store::{Store, StoreStatus};
 use crate::ticket::TicketPusher;
 
 /// How long a reply waits for the store before it is dropped.
-const COMMIT_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+const COMMIT_WAIT: Duration = Duration::from_secs(10);
+
+/// The longest a SIP message waits for the records behind it to be committed.
+pub const HOLD_MAX: Duration = Duration::from_millis(200);
+
+/// How often held messages are checked against the store's progress.
+const HOLD_POLL: Duration = Duration::from_millis(1);
 
 /// [`Engine`] plus the store it writes to and the socket its confirmations are played from.
 #[derive(Debug)]
@@ -30,6 +44,12 @@ pub struct Driver {
     written: u64,
     plane: Option<MediaPlane>,
     tickets: Option<TicketPusher>,
+    /// Messages waiting for their records: (sequence to be committed, since when, message).
+    held: VecDeque<(u64, Instant, Transmit)>,
+    /// The `now` of the latest step, for the hold's wake-up.
+    last_now: Option<Instant>,
+    /// Messages released by [`HOLD_MAX`] before their records were committed.
+    released_early: u64,
 }
 
 impl Driver {
@@ -43,7 +63,16 @@ impl Driver {
             written: 0,
             plane: None,
             tickets: None,
+            held: VecDeque::new(),
+            last_now: None,
+            released_early: 0,
         }
+    }
+
+    /// Messages sent before their records were committed because the store was slower
+    /// than [`HOLD_MAX`].
+    pub const fn released_early(&self) -> u64 {
+        self.released_early
     }
 
     /// Push transfer tickets (工单推送) with `pusher`.
@@ -160,17 +189,39 @@ impl Core for Driver {
     type Command = Command;
 
     fn handle_message(&mut self, now: Instant, from: Peer, bytes: &[u8]) {
+        self.last_now = Some(now);
         self.engine.handle_message(now, from, bytes);
         self.flush();
+        self.hold(now);
     }
 
     fn handle_timeout(&mut self, now: Instant) {
-        self.engine.handle_timeout(now);
-        self.flush();
+        self.last_now = Some(now);
+        if self.engine.poll_timeout().is_some_and(|at| at <= now) {
+            self.engine.handle_timeout(now);
+            self.flush();
+        }
+        self.hold(now);
     }
 
-    fn note_receive_delay(&mut self, delay: std::time::Duration) {
+    fn note_receive_delay(&mut self, delay: Duration) {
         self.engine.note_receive_delay(delay);
+    }
+
+    fn drain(&mut self, now: Instant) {
+        self.last_now = Some(now);
+        self.engine.stop_admitting();
+    }
+
+    fn drained(&self) -> bool {
+        self.engine.active_calls() == 0 && self.held.is_empty()
+    }
+
+    fn end_all(&mut self, now: Instant) {
+        self.last_now = Some(now);
+        self.engine.end_all(now);
+        self.flush();
+        self.hold(now);
     }
 
     fn handle_command(&mut self, now: Instant, command: Command) {
@@ -264,13 +315,46 @@ impl Core for Driver {
             }
         }
         self.flush();
+        self.last_now = Some(now);
+        self.hold(now);
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
-        self.engine.poll_timeout()
+        let engine = self.engine.poll_timeout();
+        let hold = (!self.held.is_empty())
+            .then(|| self.last_now.map(|n| n + HOLD_POLL))
+            .flatten();
+        match (engine, hold) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.engine.poll_transmit()
+        let committed = self.status.committed();
+        let now = self.last_now?;
+        let &(seq, since, _) = self.held.front()?;
+        if seq > committed {
+            if now.saturating_duration_since(since) < HOLD_MAX {
+                return None;
+            }
+            self.released_early += 1;
+            if self.released_early.is_power_of_two() {
+                tracing::warn!(
+                    released = self.released_early,
+                    "storage is slow: SIP messages sent before their records were committed"
+                );
+            }
+        }
+        self.held.pop_front().map(|(_, _, t)| t)
+    }
+}
+
+impl Driver {
+    /// Queue the engine's new messages behind the records written so far.
+    fn hold(&mut self, now: Instant) {
+        while let Some(t) = self.engine.poll_transmit() {
+            self.held.push_back((self.written, now, t));
+        }
     }
 }

@@ -342,6 +342,23 @@ impl Engine {
         self
     }
 
+    /// A graceful stop began: new calls are refused (503), calls in progress go on.
+    pub fn stop_admitting(&mut self) {
+        self.gw.stop_admitting();
+    }
+
+    /// Calls in progress in the gateway.
+    pub fn active_calls(&self) -> usize {
+        self.gw.active_calls()
+    }
+
+    /// End every call in progress (the graceful stop's limit passed); they are recorded as
+    /// ended by the platform.
+    pub fn end_all(&mut self, now: Instant) {
+        self.gw.terminate_all(now);
+        self.pump(now);
+    }
+
     /// How long the next datagram waited in the receive queue (overload control).
     pub fn note_receive_delay(&mut self, delay: Duration) {
         self.gw.note_receive_delay(delay);

@@ -61,6 +61,9 @@ pub struct StoreOptions {
     /// How long a statement waits for another connection's lock before failing with "database
     /// is locked" (default 5 s). The failed batch is then retried like any other error.
     pub busy_timeout: Duration,
+    /// Fault injection: the writer waits this long before each transaction, as on a slow disk
+    /// (default 0; `hotline serve --fault-commit-delay-ms`, for crash-safety tests).
+    pub commit_delay: Duration,
 }
 
 impl Default for StoreOptions {
@@ -69,6 +72,7 @@ impl Default for StoreOptions {
             max_pending: 1_000_000,
             max_batch: 1_000,
             busy_timeout: Duration::from_secs(5),
+            commit_delay: Duration::ZERO,
         }
     }
 }
@@ -203,7 +207,8 @@ impl Store {
         });
         let (tx, rx) = crossbeam_channel::unbounded();
         let (done_tx, done) = crossbeam_channel::bounded(0);
-        let writer = writer::Writer::new(conn, rx, Arc::clone(&shared), options.max_batch, done_tx);
+        let writer = writer::Writer::new(conn, rx, Arc::clone(&shared), options.max_batch, done_tx)
+            .with_commit_delay(options.commit_delay);
         let handle = std::thread::Builder::new()
             .name("hotline-store".into())
             .spawn(move || writer.run())

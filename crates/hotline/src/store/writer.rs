@@ -25,6 +25,8 @@ pub(super) struct Writer {
     max_batch: usize,
     /// Dropped when the thread ends, which tells [`super::Store::close`].
     _done: Sender<()>,
+    /// Fault injection: a pause before each transaction.
+    commit_delay: Duration,
 }
 
 /// A record skipped because it can never be stored.
@@ -109,7 +111,14 @@ impl Writer {
             shared,
             max_batch: max_batch.max(1),
             _done: done,
+            commit_delay: Duration::ZERO,
         }
+    }
+
+    /// Wait `delay` before each transaction (fault injection: a slow disk).
+    pub(super) const fn with_commit_delay(mut self, delay: Duration) -> Self {
+        self.commit_delay = delay;
+        self
     }
 
     /// Runs until every sender is gone and everything received is committed, or until the
@@ -134,6 +143,9 @@ impl Writer {
                     Ok(item) => batch.push(item),
                     Err(_) => break,
                 }
+            }
+            if !self.commit_delay.is_zero() {
+                std::thread::sleep(self.commit_delay);
             }
             let started = Instant::now();
             match apply(&mut self.conn, &batch, &mut rejected) {

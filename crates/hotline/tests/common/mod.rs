@@ -247,6 +247,30 @@ fn rtp_ports(sip_port: u16, extra: &[&str]) -> Vec<String> {
     vec!["--rtp-ports".into(), format!("{start}-{}", start + 199)]
 }
 
+fn spawn_hotline(port: u16, http: u16, data: &Path, log: &Path, extra: &[&str]) -> Child {
+    let out = fs::File::create(log).expect("create gateway log");
+    let err = out.try_clone().unwrap();
+    Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .arg("serve")
+        .arg("--sip")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--http")
+        .arg(format!("127.0.0.1:{http}"))
+        .arg("--data")
+        .arg(data)
+        .args(rtp_ports(port, extra))
+        .args(extra)
+        .env(
+            "HOTLINE_LOG",
+            std::env::var("HOTLINE_LOG").unwrap_or_else(|_| "debug".to_owned()),
+        )
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .expect("spawn hotline")
+}
+
 impl Gateway {
     /// Start `hotline serve --sip 127.0.0.1:PORT --http 127.0.0.1:PORT --data DIR <extra>` and
     /// wait until it answers OPTIONS.
@@ -257,27 +281,7 @@ impl Gateway {
             let http = free_port();
             let data = dir.file("data");
             let log = dir.file(&format!("gateway-{attempt}.log"));
-            let out = fs::File::create(&log).expect("create gateway log");
-            let err = out.try_clone().unwrap();
-            let child = Command::new(env!("CARGO_BIN_EXE_hotline"))
-                .arg("serve")
-                .arg("--sip")
-                .arg(format!("127.0.0.1:{port}"))
-                .arg("--http")
-                .arg(format!("127.0.0.1:{http}"))
-                .arg("--data")
-                .arg(&data)
-                .args(rtp_ports(port, extra))
-                .args(extra)
-                .env(
-                    "HOTLINE_LOG",
-                    std::env::var("HOTLINE_LOG").unwrap_or_else(|_| "debug".to_owned()),
-                )
-                .stdin(Stdio::null())
-                .stdout(out)
-                .stderr(err)
-                .spawn()
-                .expect("spawn hotline");
+            let child = spawn_hotline(port, http, &data, &log, extra);
             let mut gw = Self {
                 child: Mutex::new(child),
                 port,
@@ -294,6 +298,31 @@ impl Gateway {
             }
         }
         panic!("hotline did not come up:\n{last_err}");
+    }
+
+    /// Start the server again after it stopped or was killed: same ports, same data, output
+    /// to `log`. Returns how long it took to answer OPTIONS.
+    pub fn restart(&mut self, log: PathBuf, extra: &[&str]) -> Duration {
+        let started = Instant::now();
+        let child = spawn_hotline(self.port, self.http, &self.data, &log, extra);
+        *self.child.get_mut().unwrap_or_else(|e| e.into_inner()) = child;
+        self.log = log;
+        self.wait_ready(Duration::from_secs(15))
+            .unwrap_or_else(|e| panic!("hotline did not come back: {e}\n{}", self.log_tail()));
+        started.elapsed()
+    }
+
+    /// Send `signal` (e.g. "TERM", "KILL") without waiting.
+    pub fn signal(&self, signal: &str) {
+        let pid = self
+            .child
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .id()
+            .to_string();
+        let _ = Command::new("kill")
+            .args([format!("-{signal}"), pid])
+            .status();
     }
 
     fn wait_ready(&mut self, within: Duration) -> Result<(), String> {
