@@ -244,6 +244,9 @@ impl Core for Driver {
                 }
                 self.reply_after_commit(reply, ());
             }
+            Command::Wallboard { reply } => {
+                let _ = reply.send(self.engine.wallboard(now));
+            }
             Command::Surge { open, reply } => {
                 let open = self.engine.set_surge(now, open);
                 let _ = reply.send(Ok(SurgeView { open }));
