@@ -37,6 +37,10 @@ pub(super) const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// streams in a loop cannot hold more than this many sockets and buffers.
 pub(super) const MAX_CLIENTS: usize = 1000;
 
+/// How long a new stream waits for the poller's first snapshot before its response starts
+/// anyway (the engine may be slow; the snapshot then follows when it comes).
+const FIRST_SNAPSHOT_WAIT: Duration = Duration::from_secs(2);
+
 /// The page, its stylesheet and its script, shipped in the binary: no build step.
 const INDEX_HTML: &str = include_str!("wallboard/index.html");
 const WALLBOARD_CSS: &str = include_str!("wallboard/wallboard.css");
@@ -200,7 +204,12 @@ async fn events(State(feed): State<Feed>) -> Result<Response, ApiError> {
                 feed.inner.config.max_clients
             ),
         })?;
-    let rx = feed.subscribe();
+    let mut rx = feed.subscribe();
+    // Answer with a snapshot at hand (the poller may be starting): the response brings the
+    // figures, rather than an empty page that fills a moment later.
+    let first = rx.wait_for(|frame| !matches!(frame, Frame::Nothing));
+    let _ = tokio::time::timeout(FIRST_SNAPSHOT_WAIT, first).await;
+    rx.mark_changed();
     let stream = futures_util::stream::unfold((rx, permit), next_snapshot);
     let keep_alive = KeepAlive::new()
         .interval(feed.inner.config.keep_alive)
