@@ -395,7 +395,13 @@
       el("td", {}, c.line),
       el("td", { class: "num", level: waitLevel(c.waited_ms, within) }, wait(c.waited_ms))));
     if (!rows.length) rows.push(el("tr", { class: "idle" }, el("td", { colspan: "3" }, t("none_waiting"))));
-    $("#waiting-rows").replaceChildren(...rows);
+    const body = $("#waiting-rows");
+    body.replaceChildren(...rows);
+    // No half rows: drop those the card cuts off.
+    const bottom = $("#waiting").getBoundingClientRect().bottom;
+    while (body.rows.length > 1 && body.lastElementChild.getBoundingClientRect().bottom > bottom - 4) {
+      body.lastElementChild.remove();
+    }
   }
 
   function renderWithdraw(calls) {
@@ -431,7 +437,7 @@
     // The scale starts at 80 % (or lower, in 5-point steps, to show a bad hour), so the
     // distance to the 98 % line stays visible.
     const lowest = Math.min(0.8, ...rates);
-    const lo = Math.max(0, Math.floor((lowest - 0.001) * 20) / 20);
+    const lo = Math.max(0, Math.floor(lowest * 20 + 1e-9) / 20);
     const x = (hour) => left + ((hour + 0.5) * (right - left)) / 24;
     const y = (r) => bottom - ((r - lo) / (1 - lo)) * (bottom - top);
     const parts = [svg("title", { id: "chart-title" }, t("chart_title"))];
