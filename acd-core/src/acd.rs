@@ -254,22 +254,15 @@ impl Acd {
         self.counters.waiting
     }
 
-    /// Figures of a line, queue, pool or seat over a window at `now`; `None` if the scope is
-    /// unknown. Formulas: `docs/metrics.md`.
+    /// Figures of a line, queue, pool, seat or the whole platform over a window at `now`; `None`
+    /// if the scope is unknown. Formulas: `docs/metrics.md`.
     pub fn figures(&self, scope: Scope, window: Window, now: Instant) -> Option<Figures> {
-        let idx = match scope {
-            Scope::Line(l) => ScopeIdx::Line(self.figs.line_index(l)?),
-            Scope::Queue(q) => {
-                let i = usize::from(q.0);
-                (i < self.queues.len()).then_some(ScopeIdx::Queue(i))?
-            }
-            Scope::Pool(p) => ScopeIdx::Pool(p.index()),
-            Scope::Seat(s) => ScopeIdx::Seat(*self.seat_index.get(&s)? as usize),
-        };
+        let idx = self.scope_idx(scope)?;
         let mut f = self.figs.figures(idx, window, now);
         let matches = |c: &CallRt| match idx {
             ScopeIdx::Line(i) => usize::from(c.line) == i,
             ScopeIdx::Queue(i) => usize::from(c.queue) == i,
+            ScopeIdx::Platform => true,
             _ => false,
         };
         let mut oldest: Option<Instant> = None;
@@ -281,6 +274,28 @@ impl Acd {
         }
         f.longest_wait = oldest.map(|o| now.saturating_duration_since(o));
         Some(f)
+    }
+
+    /// The figures of each hour of the calendar day of `now` (see
+    /// [`crate::AcdConfig::day_start`]), the first hour first, up to and including the hour of
+    /// `now`: counts and rates only (no percentiles, no waiting calls). The hours add up to
+    /// [`Window::Today`]. `None` if the scope is unknown.
+    pub fn figures_by_hour(&self, scope: Scope, now: Instant) -> Option<Vec<Figures>> {
+        let idx = self.scope_idx(scope)?;
+        Some(self.figs.by_hour(idx, now))
+    }
+
+    fn scope_idx(&self, scope: Scope) -> Option<ScopeIdx> {
+        Some(match scope {
+            Scope::Line(l) => ScopeIdx::Line(self.figs.line_index(l)?),
+            Scope::Queue(q) => {
+                let i = usize::from(q.0);
+                (i < self.queues.len()).then_some(ScopeIdx::Queue(i))?
+            }
+            Scope::Pool(p) => ScopeIdx::Pool(p.index()),
+            Scope::Seat(s) => ScopeIdx::Seat(*self.seat_index.get(&s)? as usize),
+            Scope::Platform => ScopeIdx::Platform,
+        })
     }
 
     /// Estimated wait of a waiting call, for announcements:

@@ -44,6 +44,8 @@ pub enum Scope {
     Pool(Pool),
     /// One seat.
     Seat(SeatId),
+    /// Every queue together: the platform's figures (what the 98 % target is judged on).
+    Platform,
 }
 
 /// The figures of one scope over one window. Rates are fractions in `0..=1`, `None` when the
@@ -231,13 +233,7 @@ impl ScopeFig {
             }
         };
         let first = (minute + 1).saturating_sub(n);
-        let mut sum = Bucket::default();
-        for m in first..=minute {
-            let i = (m % MINUTES as u64) as usize;
-            if self.minute_of[i] == m {
-                sum.add(&self.minutes[i]);
-            }
-        }
+        let sum = self.sum(first, minute);
         let h = self.slots.as_ref().map(|slots| {
             let mut acc = hist();
             for slot in first / SLOT_MINUTES..=minute / SLOT_MINUTES {
@@ -252,6 +248,20 @@ impl ScopeFig {
             acc
         });
         (sum, h)
+    }
+}
+
+impl ScopeFig {
+    /// The counts of minutes `first..=last` still held in the ring.
+    fn sum(&self, first: u64, last: u64) -> Bucket {
+        let mut sum = Bucket::default();
+        for m in first..=last {
+            let i = (m % MINUTES as u64) as usize;
+            if self.minute_of[i] == m {
+                sum.add(&self.minutes[i]);
+            }
+        }
+        sum
     }
 }
 
@@ -272,6 +282,8 @@ pub(crate) struct FigureStore {
     queues: Vec<ScopeFig>,
     pools: Vec<ScopeFig>,
     seats: Vec<ScopeFig>,
+    /// Every queue's events together.
+    platform: ScopeFig,
 }
 
 /// Which scopes an event touches (indexes into the store).
@@ -298,6 +310,7 @@ impl FigureStore {
             queues: (0..queues).map(|_| ScopeFig::new(true)).collect(),
             pools: (0..Pool::COUNT).map(|_| ScopeFig::new(true)).collect(),
             seats: (0..seats).map(|_| ScopeFig::new(false)).collect(),
+            platform: ScopeFig::new(true),
         }
     }
 
@@ -325,6 +338,8 @@ impl FigureStore {
         }
         if let Some(i) = t.queue {
             self.queues[i].record(minute, event, within);
+            // Each call is in exactly one queue, so the platform is the sum of the queues.
+            self.platform.record(minute, event, within);
         }
         if let Some(i) = t.pool {
             self.pools[i].record(minute, event, within);
@@ -340,42 +355,62 @@ impl FigureStore {
         mean(b.handle_ms, b.handled)
     }
 
-    /// Figures of a scope index set; gauges filled in by the caller.
-    pub(crate) fn figures(&self, scope: ScopeIdx, window: Window, now: Instant) -> Figures {
-        let minute = self.minute_of(now);
-        let fig = match scope {
+    fn scope(&self, scope: ScopeIdx) -> &ScopeFig {
+        match scope {
             ScopeIdx::Line(i) => &self.lines[i].1,
             ScopeIdx::Queue(i) => &self.queues[i],
             ScopeIdx::Pool(i) => &self.pools[i],
             ScopeIdx::Seat(i) => &self.seats[i],
-        };
-        let (b, h) = fig.read(minute, window);
-        let requests = b.answered + b.abandoned_short + b.abandoned_long + b.timed_out;
-        let pct = |q: f64| {
-            h.as_ref()
-                .filter(|h| !h.is_empty())
-                .map(|h| Duration::from_millis(h.value_at_quantile(q)))
-        };
-        Figures {
-            offered: u64::from(b.offered),
-            answered: u64::from(b.answered),
-            answered_within: u64::from(b.answered_within),
-            abandoned_short: u64::from(b.abandoned_short),
-            abandoned_long: u64::from(b.abandoned_long),
-            timed_out: u64::from(b.timed_out),
-            transferred: u64::from(b.transferred),
-            answer_rate: rate(b.answered, requests),
-            answer_rate_excl_short: rate(b.answered, requests - b.abandoned_short),
-            answered_within_rate: rate(b.answered_within, requests),
-            asa: mean(b.answer_wait_ms, b.answered),
-            aht: mean(b.handle_ms, b.handled),
-            handled: u64::from(b.handled),
-            longest_wait: None,
-            waiting_now: 0,
-            wait_p50: pct(0.5),
-            wait_p90: pct(0.9),
-            wait_p99: pct(0.99),
+            ScopeIdx::Platform => &self.platform,
         }
+    }
+
+    /// Figures of a scope index set; gauges filled in by the caller.
+    pub(crate) fn figures(&self, scope: ScopeIdx, window: Window, now: Instant) -> Figures {
+        let (b, h) = self.scope(scope).read(self.minute_of(now), window);
+        figures_of(&b, h.as_ref())
+    }
+
+    /// One [`Figures`] per hour of the calendar day of `now`, from its first hour to the hour
+    /// of `now`: counts and rates of the minute buckets, no percentiles (five-minute histograms
+    /// would have to be merged per hour for a chart that shows rates).
+    pub(crate) fn by_hour(&self, scope: ScopeIdx, now: Instant) -> Vec<Figures> {
+        let minute = self.minute_of(now);
+        let day_first = minute - minute % MINUTES as u64;
+        let fig = self.scope(scope);
+        (day_first..=minute)
+            .step_by(60)
+            .map(|first| figures_of(&fig.sum(first, (first + 59).min(minute)), None))
+            .collect()
+    }
+}
+
+/// The figures of summed counts and, for percentiles, a merged histogram.
+fn figures_of(b: &Bucket, h: Option<&Histogram<u32>>) -> Figures {
+    let requests = b.answered + b.abandoned_short + b.abandoned_long + b.timed_out;
+    let pct = |q: f64| {
+        h.filter(|h| !h.is_empty())
+            .map(|h| Duration::from_millis(h.value_at_quantile(q)))
+    };
+    Figures {
+        offered: u64::from(b.offered),
+        answered: u64::from(b.answered),
+        answered_within: u64::from(b.answered_within),
+        abandoned_short: u64::from(b.abandoned_short),
+        abandoned_long: u64::from(b.abandoned_long),
+        timed_out: u64::from(b.timed_out),
+        transferred: u64::from(b.transferred),
+        answer_rate: rate(b.answered, requests),
+        answer_rate_excl_short: rate(b.answered, requests - b.abandoned_short),
+        answered_within_rate: rate(b.answered_within, requests),
+        asa: mean(b.answer_wait_ms, b.answered),
+        aht: mean(b.handle_ms, b.handled),
+        handled: u64::from(b.handled),
+        longest_wait: None,
+        waiting_now: 0,
+        wait_p50: pct(0.5),
+        wait_p90: pct(0.9),
+        wait_p99: pct(0.99),
     }
 }
 
@@ -386,4 +421,5 @@ pub(crate) enum ScopeIdx {
     Queue(usize),
     Pool(usize),
     Seat(usize),
+    Platform,
 }

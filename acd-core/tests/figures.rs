@@ -244,3 +244,90 @@ fn estimated_wait_grows_with_position() {
         Some(secs(360))
     );
 }
+
+#[test]
+fn the_platform_is_every_queue_together_and_sees_every_waiting_call() {
+    let mut sim = one_seat();
+    sim.ready(1);
+    sim.arrive(1, 12349, 0, 0); // queue 0, offered to seat 1
+    sim.advance(secs(4));
+    sim.answer(1, 1);
+    sim.arrive(2, 12348, 2, 0); // queue 1: no expert, waits
+    sim.advance(secs(3));
+    sim.arrive(3, 12345, 0, 0); // queue 0: the seat is busy, waits
+    sim.advance(secs(2));
+    abandon(&mut sim, 3);
+    sim.advance(secs(5));
+    let f = |scope| sim.acd.figures(scope, Window::Today, sim.now).unwrap();
+    let (q0, q1, all) = (
+        f(Scope::Queue(QueueId(0))),
+        f(Scope::Queue(QueueId(1))),
+        f(Scope::Platform),
+    );
+    assert_eq!(all.offered, q0.offered + q1.offered);
+    assert_eq!((all.offered, all.answered, all.abandoned_short), (3, 1, 1));
+    rate(all.answer_rate, 1.0 / 2.0);
+    assert_eq!(all.asa, Some(secs(4)));
+    assert_eq!(all.waiting_now, 1, "call 2 in queue 1");
+    assert_eq!(all.longest_wait, Some(secs(10)));
+    close(all.wait_p50, secs(4));
+}
+
+#[test]
+#[allow(clippy::disallowed_methods)] // tests may read the clock: the anchor precedes Sim's start
+fn hours_of_the_day_add_up_to_today() {
+    let mut cfg = platform(1, 0, 0, Strategy::LongestIdle);
+    cfg.day_start = Some(Instant::now());
+    let mut sim = Sim::new(cfg);
+    sim.ready(1);
+    sim.advance(secs(2 * 3600 + 30 * 60)); // 02:30
+    sim.arrive(1, 12345, 0, 0);
+    sim.advance(secs(20));
+    sim.answer(1, 1); // 02:30, wait 20 s: not within 15 s
+    sim.advance(secs(3600)); // 03:30
+    sim.end(1);
+    sim.arrive(2, 12349, 0, 0);
+    sim.advance(secs(2));
+    sim.answer(2, 1); // 03:30, within
+    sim.arrive(3, 12345, 0, 0);
+    sim.advance(secs(40 * 60)); // 04:10
+    abandon(&mut sim, 3); // abandoned in hour 4
+    let hours = sim.acd.figures_by_hour(Scope::Platform, sim.now).unwrap();
+    assert_eq!(hours.len(), 5, "hours 0 to 4");
+    let counts: Vec<(u64, u64, u64, u64)> = hours
+        .iter()
+        .map(|h| (h.offered, h.answered, h.answered_within, h.abandoned_long))
+        .collect();
+    assert_eq!(
+        counts,
+        [
+            (0, 0, 0, 0),
+            (0, 0, 0, 0),
+            (1, 1, 0, 0),
+            (2, 1, 1, 0),
+            (0, 0, 0, 1)
+        ]
+    );
+    assert_eq!(hours[0].answer_rate, None);
+    rate(hours[2].answer_rate, 1.0);
+    rate(hours[2].answered_within_rate, 0.0);
+    rate(hours[4].answer_rate, 0.0);
+    let today = sim
+        .acd
+        .figures(Scope::Platform, Window::Today, sim.now)
+        .unwrap();
+    let sum = |get: fn(&Figures) -> u64| hours.iter().map(get).sum::<u64>();
+    assert_eq!(sum(|h| h.offered), today.offered);
+    assert_eq!(sum(|h| h.answered), today.answered);
+    assert_eq!(sum(|h| h.answered_within), today.answered_within);
+    assert_eq!(sum(|h| h.abandoned_long), today.abandoned_long);
+    // The next day starts with one empty hour.
+    sim.advance(secs(20 * 3600));
+    let hours = sim.acd.figures_by_hour(Scope::Platform, sim.now).unwrap();
+    assert_eq!(hours.len(), 1);
+    assert_eq!(hours[0].offered, 0);
+    assert!(sim
+        .acd
+        .figures_by_hour(Scope::Line(Line(1)), sim.now)
+        .is_none());
+}

@@ -106,6 +106,12 @@ pub enum Command {
         /// The call afterwards (ringing the seat), or why not.
         reply: Reply<Result<CallView, ApiError>>,
     },
+    /// Everything the wallboard shows, in one round trip (`GET /api/v1/events`). Answered at
+    /// once, without waiting for storage: the board is live, not a record.
+    Wallboard {
+        /// The board's snapshot.
+        reply: Reply<WallboardView>,
+    },
     /// Open or close the surge pool by hand (`POST /api/v1/pools/surge`).
     Surge {
         /// Open (true) or close (false).
@@ -355,6 +361,9 @@ pub struct StatsView {
     pub answer_within_s: u64,
     /// Whether the surge pool is open.
     pub surge_open: bool,
+    /// The last time the surge pool opened or closed, and why; `None` before the first change
+    /// since start-up.
+    pub surge_reason: Option<SurgeReasonView>,
     /// Totals since start-up: calls offered, answered, abandoned, timed out, waiting, ringing.
     pub totals: TotalsView,
     /// Per line (dialed number): window name ("15m", "1h", "24h", "today") → figures.
@@ -363,6 +372,94 @@ pub struct StatsView {
     pub queues: BTreeMap<String, BTreeMap<String, FiguresView>>,
     /// Per pool name.
     pub pools: BTreeMap<String, BTreeMap<String, FiguresView>>,
+    /// Every queue together (the platform), per window.
+    pub platform: BTreeMap<String, FiguresView>,
+    /// The platform's figures per hour of today (local midnight onwards), up to the current
+    /// hour.
+    pub today_by_hour: Vec<HourView>,
+    /// Transfers since start-up, per target in configuration order.
+    pub transfers: Vec<TransferCountsView>,
+}
+
+/// Why the surge pool last opened or closed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SurgeReasonView {
+    /// Opened (true) or closed (false).
+    pub open: bool,
+    /// "longest_wait", "calls_waiting", "answer_rate" (automatic opening), "calm"
+    /// (automatic closing) or "manual" (`POST /api/v1/pools/surge`).
+    pub reason: String,
+    /// The figure that tripped it: the longest wait in ms, the number of calls waiting, or
+    /// the recent 15-second answer rate as a fraction; `null` for "calm" and "manual".
+    pub value: Option<f64>,
+    /// When.
+    pub at: UnixMs,
+}
+
+/// One hour of today, for the answer-rate chart.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HourView {
+    /// The local hour, 0-23.
+    pub hour: u8,
+    /// When the hour starts.
+    pub start: UnixMs,
+    /// Calls that arrived in the hour.
+    pub offered: u64,
+    /// Answered in the hour.
+    pub answered: u64,
+    /// Answered within the limit.
+    pub answered_within: u64,
+    /// Answer rate of the hour's requests (see [`FiguresView`]).
+    pub answer_rate: Option<f64>,
+    /// Answered-within rate.
+    pub answered_within_rate: Option<f64>,
+}
+
+/// Transfers to one target since start-up (the counts of `hotline_transfers_total`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TransferCountsView {
+    /// Target key.
+    pub target: String,
+    /// Its name for people.
+    pub name: String,
+    /// The number dialled.
+    pub number: String,
+    /// Transfers to it under way now.
+    pub under_way: u64,
+    /// Ended transfers by outcome: every outcome of [`crate::metrics::TRANSFER_OUTCOMES`],
+    /// zero included.
+    pub outcomes: BTreeMap<String, u64>,
+}
+
+/// A line as the wallboard names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LineView {
+    /// The number.
+    pub number: String,
+    /// Its name, e.g. "民政服务电话".
+    pub name: String,
+    /// The queue it feeds.
+    pub queue: String,
+}
+
+/// Everything the wallboard shows: one engine round trip per snapshot.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WallboardView {
+    /// As `GET /api/v1/stats`.
+    pub stats: StatsView,
+    /// As `GET /api/v1/queues`.
+    pub queues: Vec<QueueView>,
+    /// Lines in configuration order, with their names.
+    pub lines: Vec<LineView>,
+    /// Seats counted by pool, then state (every state listed, zero included).
+    pub seats: BTreeMap<String, BTreeMap<String, u64>>,
+    /// The calls waiting longest (at most [`WallboardView::WAITING_SHOWN`]), longest first.
+    pub waiting_calls: Vec<CallView>,
+}
+
+impl WallboardView {
+    /// How many waiting calls a snapshot lists.
+    pub const WAITING_SHOWN: usize = 20;
 }
 
 /// Totals since the engine started (acd-core's running counters).

@@ -63,7 +63,7 @@ struct Serve {
     /// SIP address (UDP and TCP).
     #[arg(long, default_value = "127.0.0.1:5060")]
     sip: SocketAddr,
-    /// HTTP address of the JSON API (/api/v1) and /metrics.
+    /// HTTP address of the JSON API (/api/v1), /metrics and the wallboard (/).
     #[arg(long, default_value = "127.0.0.1:8080")]
     http: SocketAddr,
     /// Directory of the call-record database (hotline.db, SQLite WAL); created if missing.
@@ -380,6 +380,7 @@ fn print_banner(b: &Banner<'_>) {
         "  HTTP       http://{}/api/v1  and  http://{}/metrics",
         b.http, b.http
     );
+    println!("  wallboard  http://{}/", b.http);
     println!(
         "  records    {} (SQLite, WAL){}",
         b.data.join("hotline.db").display(),

@@ -363,3 +363,60 @@ fn a_seat_on_an_internal_call_is_not_offered_queued_calls() {
     assert_eq!(offers.len(), 1, "the queued call rings 1001: {out:?}");
     assert_eq!(h.state("1001"), "ringing");
 }
+
+#[test]
+fn the_wallboard_shows_waiting_calls_surge_reasons_and_the_hours_of_today() {
+    let mut h = H::new();
+    h.dial("12349", "board-1");
+    h.advance(Duration::from_secs(5));
+    let board = h.engine.wallboard(h.now);
+    assert_eq!(board.waiting_calls.len(), 1);
+    assert_eq!(board.waiting_calls[0].line, "12349");
+    assert_eq!(board.waiting_calls[0].waited_ms, 5_000);
+    let q = &board.queues[0];
+    assert_eq!((q.name.as_str(), q.waiting), ("12345", 1));
+    let minzheng = board
+        .lines
+        .iter()
+        .find(|l| l.number == "12349")
+        .expect("line");
+    assert_eq!(
+        (minzheng.name.as_str(), minzheng.queue.as_str()),
+        ("民政服务电话", "12345")
+    );
+    assert_eq!(board.seats["intake"]["logged_out"], 114);
+    assert_eq!(board.seats["surge"]["ready"], 0);
+    assert_eq!(board.seats["support"].len(), 6, "every state listed");
+    let stats = &board.stats;
+    assert_eq!(stats.platform["today"].offered, 1);
+    assert_eq!(stats.platform["today"].waiting_now, 1);
+    assert_eq!(stats.platform["1h"].longest_wait_ms, Some(5_000));
+    assert!(stats.transfers.iter().any(|t| t.target == "renshe"
+        && t.number == "12333"
+        && t.outcomes.values().all(|&n| n == 0)
+        && t.outcomes.len() == hotline::metrics::TRANSFER_OUTCOMES.len()));
+    // 1_800_000_000_000 is 16:00 in Beijing: hours 0 to 16, the call in the last one.
+    let hours = &stats.today_by_hour;
+    assert_eq!(hours.len(), 17);
+    assert_eq!(hours[16].hour, 16);
+    assert_eq!(hours[16].start, 1_800_000_000_000);
+    assert_eq!(hours[16].offered, 1);
+    assert_eq!(hours[0].start, 1_800_000_000_000 - 16 * 3_600_000);
+    assert_eq!(stats.surge_reason, None);
+
+    // Nobody answers: after 60 s the longest wait is behind, 40 s later surge opens.
+    h.advance(Duration::from_secs(100));
+    let reason = h.engine.stats(h.now).surge_reason.expect("surge opened");
+    assert!(reason.open);
+    assert_eq!(reason.reason, "longest_wait");
+    assert!(reason.value.is_some_and(|ms| ms >= 60_000.0), "{reason:?}");
+    assert!(reason.at > 1_800_000_000_000 + 60_000, "{reason:?}");
+
+    // A supervisor closes it by hand.
+    let now = h.now;
+    assert!(!h.engine.set_surge(now, false));
+    let reason = h.engine.stats(h.now).surge_reason.expect("surge closed");
+    assert!(!reason.open);
+    assert_eq!((reason.reason.as_str(), reason.value), ("manual", None));
+    assert_eq!(reason.at, 1_800_000_000_000 + 105_000);
+}

@@ -313,6 +313,15 @@ fn a_three_way_call_mixes_caller_seat_and_sub_platform_then_the_seat_leaves() {
         1.0,
         "{text}"
     );
+    // The same count in the figures the wallboard shows.
+    let (_, body) = http(gw.http, "GET", "/api/v1/stats", None);
+    let stats: serde_json::Value = serde_json::from_str(&body).expect("stats JSON");
+    let renshe = stats["transfers"]
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["target"] == "renshe"))
+        .unwrap_or_else(|| panic!("renshe in the stats' transfers: {body}"));
+    assert_eq!(renshe["outcomes"]["completed"], 1, "{body}");
+    assert_eq!(renshe["under_way"], 0, "{body}");
     eventually(Duration::from_secs(5), "transfer stored", || {
         !transfers(&gw).is_empty()
     });

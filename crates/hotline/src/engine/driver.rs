@@ -309,6 +309,9 @@ impl Core for Driver {
             Command::Withdraw { call, seat, reply } => {
                 let _ = reply.send(self.engine.withdraw_call(now, call, &seat));
             }
+            Command::Wallboard { reply } => {
+                let _ = reply.send(self.engine.wallboard(now));
+            }
             Command::Surge { open, reply } => {
                 let open = self.engine.set_surge(now, open);
                 let _ = reply.send(Ok(SurgeView { open }));

@@ -186,6 +186,13 @@ pub struct Engine {
     transfer_codes: crate::config::TransferPlan,
     /// Tickets to push (工单推送), for the driver.
     tickets: VecDeque<(String, crate::ticket::Ticket)>,
+    /// The last opening or closing of the surge pool, for the wallboard.
+    surge_change: Option<crate::api::SurgeReasonView>,
+    /// Ended transfers per target key and outcome since start-up (`hotline_transfers_total`
+    /// kept where the views can read it).
+    transfer_counts: HashMap<String, HashMap<&'static str, u64>>,
+    /// Lines of the plan with their names, for the wallboard.
+    lines: Vec<crate::api::LineView>,
 }
 
 /// The confirmations a seat phone hears after a feature code.
@@ -322,6 +329,17 @@ impl Engine {
             consults: HashMap::new(),
             transfer_codes: plan.transfers.clone(),
             tickets: VecDeque::new(),
+            surge_change: None,
+            transfer_counts: HashMap::new(),
+            lines: plan
+                .lines
+                .iter()
+                .map(|l| crate::api::LineView {
+                    number: l.number.clone(),
+                    name: l.name.clone(),
+                    queue: l.queue.clone(),
+                })
+                .collect(),
         })
     }
 
@@ -1091,9 +1109,11 @@ impl Engine {
             Output::SeatChanged { seat, state } => self.on_seat_changed(now, seat, state),
             Output::SurgeOpened { reason } => {
                 tracing::warn!(?reason, "surge pool OPENED: page the surge staff");
+                self.surge_change = Some(views::surge_reason(true, reason, self.clock.ms(now)));
             }
             Output::SurgeClosed { reason } => {
                 tracing::warn!(?reason, "surge pool closed");
+                self.surge_change = Some(views::surge_reason(false, reason, self.clock.ms(now)));
             }
         }
     }

@@ -889,6 +889,12 @@ impl Engine {
         reason: &str,
     ) {
         self.metrics.transfer(&t.target.key, outcome.as_str());
+        *self
+            .transfer_counts
+            .entry(t.target.key.clone())
+            .or_default()
+            .entry(outcome.as_str())
+            .or_insert(0) += 1;
         let r = Record::Transfer {
             call,
             transfer: t.number,

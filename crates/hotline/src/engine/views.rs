@@ -3,10 +3,15 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use acd_core::{NotReadyReason, Pool, QueueId, Scope, SeatState, Strategy, Window};
+use acd_core::{NotReadyReason, Pool, QueueId, Scope, SeatState, Strategy, SurgeReason, Window};
 
-use super::Engine;
-use crate::api::{CallView, FiguresView, QueueView, SeatView, StatsView, TotalsView};
+use super::{Engine, LOCAL_OFFSET_SECS};
+use crate::api::{
+    CallView, FiguresView, HourView, QueueView, SeatView, StatsView, SurgeReasonView, TotalsView,
+    TransferCountsView, WallboardView,
+};
+use crate::metrics::TRANSFER_OUTCOMES;
+use crate::record::UnixMs;
 
 /// Windows shown by the API and metrics, with their names.
 pub(crate) const WINDOWS: [(Window, &str); 4] = [
@@ -72,6 +77,23 @@ pub(crate) fn reason_text(reason: NotReadyReason, custom: &[String]) -> String {
             .get(usize::from(i))
             .cloned()
             .unwrap_or_else(|| format!("other {i}")),
+    }
+}
+
+/// A surge change as the API shows it.
+pub(crate) fn surge_reason(open: bool, reason: SurgeReason, at: UnixMs) -> SurgeReasonView {
+    let (name, value) = match reason {
+        SurgeReason::LongestWait(d) => ("longest_wait", Some(ms(d) as f64)),
+        SurgeReason::CallsWaiting(n) => ("calls_waiting", Some(n as f64)),
+        SurgeReason::AnswerRate { permille } => ("answer_rate", Some(f64::from(permille) / 1000.0)),
+        SurgeReason::Manual => ("manual", None),
+        SurgeReason::Calm => ("calm", None),
+    };
+    SurgeReasonView {
+        open,
+        reason: name.to_owned(),
+        value,
+        at,
     }
 }
 
@@ -182,6 +204,96 @@ impl Engine {
             .collect()
     }
 
+    /// The platform's figures per hour of today, each hour stamped with its local start.
+    fn today_by_hour(&self, now: Instant) -> Vec<HourView> {
+        let now_ms = self.clock.ms(now);
+        let midnight = now_ms - (now_ms + LOCAL_OFFSET_SECS * 1000).rem_euclid(86_400_000);
+        self.acd
+            .figures_by_hour(Scope::Platform, now)
+            .unwrap_or_default()
+            .iter()
+            .zip(0u8..)
+            .map(|(f, hour)| HourView {
+                hour,
+                start: midnight + i64::from(hour) * 3_600_000,
+                offered: f.offered,
+                answered: f.answered,
+                answered_within: f.answered_within,
+                answer_rate: f.answer_rate,
+                answered_within_rate: f.answered_within_rate,
+            })
+            .collect()
+    }
+
+    /// Transfers per target of the plan, in its order.
+    fn transfer_counts(&self) -> Vec<TransferCountsView> {
+        self.targets
+            .iter()
+            .map(|t| {
+                let counts = self.transfer_counts.get(&t.key);
+                TransferCountsView {
+                    target: t.key.clone(),
+                    name: t.name.clone(),
+                    number: t.number.clone(),
+                    under_way: self
+                        .calls
+                        .values()
+                        .filter(|c| c.transfer.as_ref().is_some_and(|x| x.target.key == t.key))
+                        .count() as u64,
+                    outcomes: TRANSFER_OUTCOMES
+                        .iter()
+                        .map(|&o| {
+                            let n = counts.and_then(|c| c.get(o)).copied().unwrap_or(0);
+                            (o.to_owned(), n)
+                        })
+                        .collect(),
+                }
+            })
+            .collect()
+    }
+
+    /// Seats counted by pool and state; every state of every pool with seats is listed.
+    fn seat_counts(&self) -> BTreeMap<(&'static str, &'static str), u64> {
+        let mut counts = BTreeMap::new();
+        for s in &self.seats {
+            for st in STATE_NAMES {
+                counts.entry((pool_name(s.pool), st)).or_insert(0);
+            }
+            if let Some(state) = self.acd.seat_state(s.id) {
+                *counts
+                    .entry((pool_name(s.pool), state_name(state)))
+                    .or_insert(0) += 1;
+            }
+        }
+        counts
+    }
+
+    /// Everything the wallboard shows.
+    pub fn wallboard(&self, now: Instant) -> WallboardView {
+        let mut seats: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+        for ((pool, state), n) in self.seat_counts() {
+            seats
+                .entry(pool.to_owned())
+                .or_default()
+                .insert(state.to_owned(), n);
+        }
+        let mut waiting_calls: Vec<CallView> = self
+            .calls(now)
+            .into_iter()
+            .filter(|c| c.state == "waiting")
+            .collect();
+        // `calls` lists the oldest first; a re-queued call may have waited longer.
+        waiting_calls.sort_by(|a, b| b.waited_ms.cmp(&a.waited_ms).then(a.id.cmp(&b.id)));
+        waiting_calls.truncate(WallboardView::WAITING_SHOWN);
+        WallboardView {
+            stats: self.stats(now),
+            queues: self.queues(now),
+            lines: self.lines.clone(),
+            seats,
+            waiting_calls,
+        }
+    }
+
     /// The figures of every line, queue and pool over every window.
     pub fn stats(&self, now: Instant) -> StatsView {
         let c = self.acd.counters();
@@ -212,6 +324,7 @@ impl Engine {
             target_answer_rate: self.target_answer_rate,
             answer_within_s: self.answer_within.as_secs(),
             surge_open: self.acd.surge_open(),
+            surge_reason: self.surge_change.clone(),
             totals: TotalsView {
                 offered: c.offered,
                 answered: c.answered,
@@ -224,6 +337,9 @@ impl Engine {
             lines,
             queues,
             pools,
+            platform: self.windows(Scope::Platform, now),
+            today_by_hour: self.today_by_hour(now),
+            transfers: self.transfer_counts(),
         }
     }
 
@@ -251,18 +367,7 @@ impl Engine {
                 m.set_calls_waiting(l, &q.name, waiting);
             }
         }
-        let mut counts: BTreeMap<(&str, &str), u64> = BTreeMap::new();
-        for s in &self.seats {
-            for st in STATE_NAMES {
-                counts.entry((pool_name(s.pool), st)).or_insert(0);
-            }
-            if let Some(state) = self.acd.seat_state(s.id) {
-                *counts
-                    .entry((pool_name(s.pool), state_name(state)))
-                    .or_insert(0) += 1;
-            }
-        }
-        for ((pool, state), n) in counts {
+        for ((pool, state), n) in self.seat_counts() {
             m.set_seats(pool, state, n);
         }
         m.set_surge_open(self.acd.surge_open());

@@ -1,4 +1,5 @@
-//! The JSON API under `/api/v1`, plus `/metrics` and `/healthz` (reference: docs/api.md).
+//! The JSON API under `/api/v1`, plus `/metrics`, `/healthz` and the wallboard at `/`
+//! (reference: docs/api.md).
 //!
 //! Handlers hold no engine state: each sends one [`Command`] through the [`EngineHandle`] and
 //! turns the reply into JSON. Every failure, including the framework's own (unknown path, wrong
@@ -18,6 +19,7 @@
 mod error;
 #[cfg(test)]
 mod tests;
+mod wallboard;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -78,6 +80,7 @@ fn router_with_timeout(engine: EngineHandle, metrics: Arc<Metrics>, timeout: Dur
         .route("/api/v1/pools/surge", post(surge))
         .route("/metrics", get(prometheus))
         .route("/healthz", get(healthz))
+        .merge(wallboard::routes(engine.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

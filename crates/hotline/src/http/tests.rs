@@ -34,7 +34,7 @@ fn seat(id: &str, state: &str, reason: Option<String>) -> SeatView {
     }
 }
 
-fn stats_view() -> StatsView {
+pub(super) fn stats_view() -> StatsView {
     let figures = acd_core::Figures {
         offered: 10,
         answered: 9,
@@ -50,6 +50,7 @@ fn stats_view() -> StatsView {
         target_answer_rate: 0.98,
         answer_within_s: 15,
         surge_open: false,
+        surge_reason: None,
         totals: TotalsView {
             offered: 10,
             answered: 9,
@@ -60,8 +61,11 @@ fn stats_view() -> StatsView {
             ringing: 1,
         },
         lines: BTreeMap::from([("12349".to_string(), windows.clone())]),
-        queues: BTreeMap::from([("12345".to_string(), windows)]),
+        queues: BTreeMap::from([("12345".to_string(), windows.clone())]),
         pools: BTreeMap::new(),
+        platform: BTreeMap::from([("today".to_string(), windows["1h"].clone())]),
+        today_by_hour: Vec::new(),
+        transfers: Vec::new(),
     }
 }
 
@@ -151,6 +155,15 @@ fn answer(cmd: Command, metrics: &Metrics) {
         }
         Command::Stats { reply } => {
             let _ = reply.send(stats_view());
+        }
+        Command::Wallboard { reply } => {
+            let _ = reply.send(crate::api::WallboardView {
+                stats: stats_view(),
+                queues: Vec::new(),
+                lines: Vec::new(),
+                seats: BTreeMap::new(),
+                waiting_calls: Vec::new(),
+            });
         }
         Command::RefreshGauges { reply } => {
             metrics.set_surge_open(true);
@@ -445,7 +458,7 @@ async fn bodies_over_64_kib_are_refused() {
 async fn unknown_paths_and_wrong_methods_are_json() {
     let (app, _) = app();
     for path in [
-        "/",
+        "/index.html",
         "/api/v1",
         "/api/v1/seat",
         "/api/v2/seats",
