@@ -530,7 +530,7 @@ async fn connect(
             };
             // An operator must see this: a trunk with a certificate we do not trust, or for
             // another name, is a misconfiguration (or an attack), not a busy line.
-            tracing::warn!(%peer, name = ?name, reason = %why, "TLS handshake with a peer we dialled failed");
+            tracing::warn!(%peer, name = %name.to_str(), reason = %why, "TLS handshake with a peer we dialled failed");
             let failed = TransportFailure::TlsHandshake { inbound: false };
             let _ = to_core.send(FromTcp::Failed(peer, failed)).await;
         }

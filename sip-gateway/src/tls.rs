@@ -16,7 +16,8 @@ use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::server::WebPkiClientVerifier;
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
+pub use rustls::RootCertStore;
+use rustls::{ClientConfig, DigitallySignedStruct, ServerConfig, SignatureScheme};
 
 /// Every certificate of a PEM file: a chain (ours first, then its intermediates) or a CA
 /// bundle. The message names the file.

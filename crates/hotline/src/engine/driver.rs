@@ -169,6 +169,16 @@ impl Core for Driver {
         self.flush();
     }
 
+    fn handle_transport_failure(
+        &mut self,
+        now: Instant,
+        peer: Peer,
+        why: sip_gateway::TransportFailure,
+    ) {
+        self.engine.handle_transport_failure(now, peer, why);
+        self.flush();
+    }
+
     fn note_receive_delay(&mut self, delay: std::time::Duration) {
         self.engine.note_receive_delay(delay);
     }
