@@ -765,3 +765,103 @@ fn a_carrier_calls_in_over_mutual_tls_and_reaches_a_seat() {
         handshake_failures(&gw, "in") == 1.0
     });
 }
+
+#[test]
+fn tls_settings_that_cannot_work_are_refused_naming_the_key_and_the_file() {
+    let dir = TestDir::new("tls_config");
+    let ca = Ca::new("hotline test CA");
+    let ours = ca.issue(&["127.0.0.1"]);
+    let other = ca.issue(&["127.0.0.1"]);
+    let cert = write(&dir, "ours.crt", &ours.cert);
+    let wrong_key = write(&dir, "other.key", &other.key);
+    let not_pem = write(&dir, "notes.txt", "not a certificate\n");
+    let missing = dir.file("missing.pem").display().to_string();
+    let sips = (
+        "uri = \"sip:12333@127.0.0.1:5071\"",
+        "uri = \"sips:12333@127.0.0.1\"".to_owned(),
+    );
+    let refused = |edits: &[(&str, String)], tls: &str| -> String {
+        let path = plan(&dir, edits, tls);
+        let e = hotline::config::load(std::path::Path::new(&path)).expect_err("refused");
+        e.to_string()
+    };
+
+    let e = refused(
+        std::slice::from_ref(&sips),
+        &format!("\n[tls]\ncertificate = \"{missing}\"\nprivate_key = \"{wrong_key}\"\n"),
+    );
+    assert!(
+        e.contains("key `tls.certificate`: cannot read ") && e.contains("missing.pem"),
+        "{e}"
+    );
+    let e = refused(&[], &format!("\n[tls]\nca_file = \"{not_pem}\"\n"));
+    assert!(
+        e.contains("key `tls.ca_file`: ") && e.contains("notes.txt: no certificate"),
+        "{e}"
+    );
+    let e = refused(
+        &[],
+        &format!("\n[tls]\ncertificate = \"{cert}\"\nprivate_key = \"{wrong_key}\"\n"),
+    );
+    assert!(
+        e.contains("key `tls.private_key`: ") && e.contains("does not fit the certificate"),
+        "{e}"
+    );
+    assert!(e.contains("other.key") && e.contains("ours.crt"), "{e}");
+    let e = refused(&[], &format!("\n[tls]\nclient_ca_file = \"{cert}\"\n"));
+    assert!(
+        e.contains("key `tls.client_ca_file`: asking carriers"),
+        "{e}"
+    );
+    // Each error has its line: FILE:LINE: key ...
+    assert!(
+        e.contains("plan.toml:") && !e.contains("plan.toml: key"),
+        "{e}"
+    );
+    let e = refused(
+        &[(
+            "uri = \"sip:12333@127.0.0.1:5071\"",
+            "uri = \"sip:12333@127.0.0.1:5071\"\ntls_verify = false".to_owned(),
+        )],
+        "",
+    );
+    assert!(
+        e.contains("key `targets.renshe.tls_verify`: only a target dialled over TLS"),
+        "{e}"
+    );
+
+    // A sips: target on its default port, verified by default.
+    let path = plan(&dir, &[sips], "");
+    let plan = hotline::config::load(std::path::Path::new(&path)).expect("plan");
+    let renshe = plan.target("renshe").expect("renshe");
+    assert_eq!(
+        renshe.trunk_addr,
+        Some("127.0.0.1:5061".parse().expect("addr"))
+    );
+    assert!(renshe
+        .tls
+        .as_ref()
+        .is_some_and(|t| t.verify && t.name.is_none()));
+
+    // serve: a TLS target needs the TLS listener, which needs our certificate.
+    let serve = |extra: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_hotline"))
+            .args(["serve", "--config", &path, "--data"])
+            .arg(dir.file("data"))
+            .args(extra)
+            .output()
+            .expect("run hotline");
+        assert_eq!(out.status.code(), Some(2));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let e = serve(&[]);
+    assert!(
+        e.contains("targets renshe are dialled over TLS: pass --sip-tls"),
+        "{e}"
+    );
+    let e = serve(&["--sip-tls", "127.0.0.1:0"]);
+    assert!(
+        e.contains("--sip-tls 127.0.0.1:0 needs a certificate"),
+        "{e}"
+    );
+}
