@@ -8,7 +8,8 @@
 //! - [`dialog`]: the state of one dialog (RFC 3261 §12).
 //! - [`route`]: where an inbound call goes; the call distributor plugs in here.
 //! - [`b2bua`]: the sans-IO gateway core joining two dialogs per call.
-//! - [`shell`]: the thin tokio driver that owns the UDP and TCP sockets and the timers.
+//! - [`shell`]: the thin tokio driver that owns the UDP, TCP and TLS sockets and the timers.
+//! - [`tls`]: the rustls configurations of SIP over TLS, read from PEM files.
 //!
 //! Message parsing and types are rsipstack's ([`sip`]); transactions, dialogs and the
 //! B2BUA are ours (docs/decisions/0001-sip-core.md).
@@ -25,8 +26,9 @@ pub mod peer;
 pub mod registrar;
 pub mod route;
 pub mod shell;
+pub mod tls;
 pub mod transaction;
 pub mod validate;
 
 pub use b2bua::{Event, Gateway, GatewayConfig};
-pub use peer::{Peer, Transport};
+pub use peer::{Peer, Transport, TransportFailure};

@@ -1,26 +1,31 @@
-//! The thin tokio driver around [`Gateway`]: it owns the UDP socket, the TCP listener and its
-//! connections, and the one timer, and carries out what the core says.
+//! The thin tokio driver around [`Gateway`]: it owns the UDP socket, the TCP listener, the
+//! TLS listener and their connections, and the one timer, and carries out what the core says.
 //!
 //! One task owns the core, so every message of a dialog leaves in the order the core produced
-//! it. TCP connections each have a reader task (framing only) and a writer task; they talk to
-//! the core task over channels.
+//! it. TCP and TLS connections each have a reader task (framing only) and a writer task; they
+//! talk to the core task over channels. TLS is a stream like TCP: the same framing and the
+//! same connection code, with the handshake in front (on a task of its own, so a slow or
+//! failing peer never holds up the core).
 
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use nix::sys::socket::{sockopt, ControlMessageOwned, MsgFlags, SockaddrStorage};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 use tokio::time::{sleep_until, Instant};
+use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 use crate::b2bua::{Event, Gateway, Transmit};
-use crate::peer::{Peer, Transport};
+use crate::peer::{Peer, Transport, TransportFailure};
 use crate::route::Router;
+use crate::tls::TlsConfig;
 use crate::validate::{self, Frame, Limits};
 
 /// Kernel socket buffer size asked for: room for bursts of a few thousand datagrams.
@@ -29,14 +34,30 @@ const SOCKET_BUFFER: usize = 4 * 1024 * 1024;
 const RECV_BATCH: usize = 64;
 /// Messages queued towards one TCP connection before it counts as stuck.
 const TCP_QUEUE: usize = 1024;
+/// How long an outbound TCP connect may take before the peer counts as unreachable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a TLS handshake may take, either way: a transfer to a trunk that cannot complete
+/// one fails after at most connect + handshake time.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// Both sockets, bound.
+/// The sockets, bound.
 #[derive(Debug)]
 pub struct Sockets {
     /// UDP socket on the SIP address.
     pub udp: UdpSocket,
     /// TCP listener on the same address.
     pub tcp: TcpListener,
+    /// SIP over TLS: `None` without it (a message for a TLS peer is then undeliverable).
+    pub tls: Option<TlsSockets>,
+}
+
+/// SIP over TLS: the configurations and, if we listen for TLS, its listener.
+#[derive(Debug)]
+pub struct TlsSockets {
+    /// Certificates, trust and per-trunk checks.
+    pub config: Arc<TlsConfig>,
+    /// The TLS listener, on a port of its own (RFC 3261 §26.2.2: 5061 by default).
+    pub listener: Option<TcpListener>,
 }
 
 impl Sockets {
@@ -54,12 +75,44 @@ impl Sockets {
         udp.bind(&addr.into())?;
         let udp = UdpSocket::from_std(udp.into())?;
         let tcp = TcpListener::bind(udp.local_addr()?).await?;
-        Ok(Self { udp, tcp })
+        Ok(Self {
+            udp,
+            tcp,
+            tls: None,
+        })
+    }
+
+    /// Speak TLS with `config`: to trunks we dial and, with `listen`, on a TLS listener of
+    /// its own (which needs our certificate in `config`).
+    pub async fn with_tls(
+        mut self,
+        config: Arc<TlsConfig>,
+        listen: Option<SocketAddr>,
+    ) -> io::Result<Self> {
+        let listener = match listen {
+            Some(_) if !config.can_listen() => {
+                return Err(io::Error::other(
+                    "no certificate and private key to listen for TLS with",
+                ))
+            }
+            Some(addr) => Some(TcpListener::bind(addr).await?),
+            None => None,
+        };
+        self.tls = Some(TlsSockets { config, listener });
+        Ok(self)
     }
 
     /// The bound address (useful with port 0).
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.udp.local_addr()
+    }
+
+    /// The TLS listener's bound address, if there is one.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls
+            .as_ref()
+            .and_then(|t| t.listener.as_ref())
+            .and_then(|l| l.local_addr().ok())
     }
 }
 
@@ -68,18 +121,24 @@ impl Sockets {
 pub struct ShellStats {
     /// UDP sends that failed.
     pub udp_send_errors: u64,
-    /// Messages for a TCP peer with no usable connection, or whose queue was full.
+    /// Messages for a TCP or TLS peer with no usable connection, or whose queue was full.
     pub tcp_undeliverable: u64,
-    /// TCP connections accepted or opened.
+    /// TCP and TLS connections accepted or opened.
     pub tcp_connections: u64,
+    /// TLS handshakes that failed, either way (untrusted or wrong-name certificates, ours
+    /// refused, no shared protocol, timeouts).
+    pub tls_handshake_failures: u64,
 }
 
+/// From the connection tasks to the core task. A stream peer is its transport and address:
+/// a TCP and a TLS connection to one address are different flows.
 enum FromTcp {
-    Opened(SocketAddr, mpsc::Sender<Bytes>),
-    Message(SocketAddr, Bytes),
-    Closed(SocketAddr),
-    /// An outbound connection attempt failed; what was queued for it is dropped.
-    Unreachable(SocketAddr),
+    Opened(Peer, mpsc::Sender<Bytes>),
+    Message(Peer, Bytes),
+    Closed(Peer),
+    /// A connection could not be opened or its handshake failed; what was queued for it is
+    /// dropped.
+    Failed(Peer, TransportFailure),
 }
 
 /// What the shell drives: the bare [`Gateway`], or a platform core that wraps one. Every
@@ -93,6 +152,13 @@ pub trait Core {
     fn handle_timeout(&mut self, now: std::time::Instant);
     /// One command.
     fn handle_command(&mut self, now: std::time::Instant, command: Self::Command);
+    /// A connection to `peer` could not be opened, or a TLS handshake with it failed.
+    fn handle_transport_failure(
+        &mut self,
+        now: std::time::Instant,
+        peer: Peer,
+        why: TransportFailure,
+    );
     /// When `handle_timeout` must next be called.
     fn poll_timeout(&self) -> Option<std::time::Instant>;
     /// How long the datagram about to be handled waited in the kernel's receive queue.
@@ -130,6 +196,16 @@ impl<R: Router> Core for Gateway<R> {
 
     fn handle_command(&mut self, _: std::time::Instant, command: Self::Command) {
         match command {}
+    }
+
+    fn handle_transport_failure(
+        &mut self,
+        now: std::time::Instant,
+        peer: Peer,
+        why: TransportFailure,
+    ) {
+        Self::handle_transport_failure(self, now, peer, why);
+        self.log_events();
     }
 
     fn poll_timeout(&self) -> Option<std::time::Instant> {
@@ -191,12 +267,25 @@ pub async fn run<C: Core>(
     mut commands: mpsc::Receiver<C::Command>,
     drain: Duration,
 ) -> io::Result<(C, ShellStats)> {
-    let Sockets { udp, tcp } = sockets;
+    let Sockets { udp, tcp, tls } = sockets;
     let (tcp_tx, mut tcp_rx) = mpsc::channel::<FromTcp>(4096);
     let accept = tokio::spawn(accept_loop(tcp, tcp_tx.clone(), limits.clone()));
-    let mut connections: HashMap<SocketAddr, mpsc::Sender<Bytes>> = HashMap::new();
+    let (tls, tls_listener) = match tls {
+        Some(TlsSockets { config, listener }) => (Some(config), listener),
+        None => (None, None),
+    };
+    let tls_accept = match (tls_listener, tls.as_ref().and_then(|t| t.server())) {
+        (Some(listener), Some(server)) => Some(tokio::spawn(tls_accept_loop(
+            listener,
+            TlsAcceptor::from(server),
+            tcp_tx.clone(),
+            limits.clone(),
+        ))),
+        _ => None,
+    };
+    let mut connections: HashMap<Peer, mpsc::Sender<Bytes>> = HashMap::new();
     // Messages for peers we are still connecting to, in order.
-    let mut connecting: HashMap<SocketAddr, Vec<Bytes>> = HashMap::new();
+    let mut connecting: HashMap<Peer, Vec<Bytes>> = HashMap::new();
     let mut stats = ShellStats::default();
     let mut buf = vec![0u8; 65_536];
     let mut shutdown = pin!(shutdown);
@@ -241,25 +330,30 @@ pub async fn run<C: Core>(
             }
             Some(msg) = tcp_rx.recv() => {
                 match msg {
-                    FromTcp::Opened(addr, tx) => {
+                    FromTcp::Opened(peer, tx) => {
                         stats.tcp_connections += 1;
-                        for bytes in connecting.remove(&addr).unwrap_or_default() {
+                        for bytes in connecting.remove(&peer).unwrap_or_default() {
                             if tx.try_send(bytes).is_err() {
                                 stats.tcp_undeliverable += 1;
                             }
                         }
-                        connections.insert(addr, tx);
+                        connections.insert(peer, tx);
                     }
-                    FromTcp::Unreachable(addr) => {
-                        let lost = connecting.remove(&addr).map_or(0, |q| q.len());
+                    FromTcp::Failed(peer, why) => {
+                        let lost = connecting.remove(&peer).map_or(0, |q| q.len());
                         stats.tcp_undeliverable += lost as u64;
-                        tracing::debug!(%addr, lost, "tcp connect failed");
+                        if matches!(why, TransportFailure::TlsHandshake { .. }) {
+                            stats.tls_handshake_failures += 1;
+                        }
+                        // The core ends what it was waiting for from the peer at once
+                        // instead of on Timer B.
+                        core.handle_transport_failure(Instant::now().into_std(), peer, why);
                     }
-                    FromTcp::Message(addr, bytes) => {
-                        core.handle_message(Instant::now().into_std(), Peer::tcp(addr), &bytes);
+                    FromTcp::Message(peer, bytes) => {
+                        core.handle_message(Instant::now().into_std(), peer, &bytes);
                     }
-                    FromTcp::Closed(addr) => {
-                        connections.remove(&addr);
+                    FromTcp::Closed(peer) => {
+                        connections.remove(&peer);
                     }
                 }
             }
@@ -299,19 +393,28 @@ pub async fn run<C: Core>(
                         tracing::debug!(error = %e, to = %to.addr, "udp send");
                     }
                 }
-                Transport::Tcp => match connections.get(&to.addr) {
+                Transport::Tls if tls.is_none() => {
+                    stats.tcp_undeliverable += 1;
+                    tracing::warn!(%to, "a message for a TLS peer, but TLS is not configured");
+                    core.handle_transport_failure(
+                        Instant::now().into_std(),
+                        to,
+                        TransportFailure::Connect,
+                    );
+                }
+                Transport::Tcp | Transport::Tls => match connections.get(&to) {
                     Some(tx) => {
                         if tx.try_send(bytes).is_err() {
                             stats.tcp_undeliverable += 1;
                         }
                     }
-                    None => match connecting.get_mut(&to.addr) {
+                    None => match connecting.get_mut(&to) {
                         Some(queue) => queue.push(bytes),
                         None => {
-                            // Never stall the core on a connect: it runs on its own task and
-                            // reports back; the core's timers handle a peer that never answers.
-                            connecting.insert(to.addr, vec![bytes]);
-                            tokio::spawn(connect(to.addr, tcp_tx.clone(), limits.clone()));
+                            // Never stall the core on a connect or a handshake: they run on
+                            // a task of their own and report back (FromTcp::Failed).
+                            connecting.insert(to, vec![bytes]);
+                            tokio::spawn(connect(to, tls.clone(), tcp_tx.clone(), limits.clone()));
                         }
                     },
                 },
@@ -335,6 +438,9 @@ pub async fn run<C: Core>(
         }
     }
     accept.abort();
+    if let Some(task) = tls_accept {
+        task.abort();
+    }
     Ok((core, stats))
 }
 
@@ -388,7 +494,15 @@ async fn accept_loop(listener: TcpListener, to_core: mpsc::Sender<FromTcp>, limi
         match listener.accept().await {
             Ok((stream, addr)) => {
                 let _ = stream.set_nodelay(true);
-                start_connection(stream, addr, to_core.clone(), limits.clone()).await;
+                let (reader, writer) = stream.into_split();
+                start_connection(
+                    reader,
+                    writer,
+                    Peer::tcp(addr),
+                    to_core.clone(),
+                    limits.clone(),
+                )
+                .await;
             }
             Err(e) => {
                 tracing::warn!(error = %e, "tcp accept");
@@ -398,41 +512,126 @@ async fn accept_loop(listener: TcpListener, to_core: mpsc::Sender<FromTcp>, limi
     }
 }
 
-/// Open a TCP connection to a peer we must reach that has none open (e.g. a seat whose
-/// Contact names its listening port). Bounded wait; the result is reported to the core task.
-async fn connect(addr: SocketAddr, to_core: mpsc::Sender<FromTcp>, limits: Limits) {
-    match tokio::time::timeout(Duration::from_secs(2), TcpStream::connect(addr)).await {
-        Ok(Ok(stream)) => {
-            let _ = stream.set_nodelay(true);
-            start_connection(stream, addr, to_core, limits).await;
-        }
-        _ => {
-            let _ = to_core.send(FromTcp::Unreachable(addr)).await;
-        }
-    }
-}
-
-async fn start_connection(
-    stream: TcpStream,
-    addr: SocketAddr,
+/// Accept TLS connections (RFC 3261 §26.2): each handshake runs on a task of its own, bounded
+/// by [`HANDSHAKE_TIMEOUT`]; a failed one is logged and reported.
+async fn tls_accept_loop(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
     to_core: mpsc::Sender<FromTcp>,
     limits: Limits,
 ) {
-    let (tx, rx) = mpsc::channel(TCP_QUEUE);
-    if to_core.send(FromTcp::Opened(addr, tx)).await.is_err() {
-        return;
+    loop {
+        match listener.accept().await {
+            Ok((stream, addr)) => {
+                let _ = stream.set_nodelay(true);
+                let (acceptor, to_core, limits) =
+                    (acceptor.clone(), to_core.clone(), limits.clone());
+                tokio::spawn(async move {
+                    let peer = Peer::tls(addr);
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => {
+                            let (reader, writer) = tokio::io::split(stream);
+                            start_connection(reader, writer, peer, to_core, limits).await;
+                        }
+                        outcome => {
+                            let why = match outcome {
+                                Ok(Err(e)) => e.to_string(),
+                                _ => "timed out".to_owned(),
+                            };
+                            tracing::info!(%peer, reason = %why, "inbound TLS handshake failed");
+                            let failed = TransportFailure::TlsHandshake { inbound: true };
+                            let _ = to_core.send(FromTcp::Failed(peer, failed)).await;
+                        }
+                    }
+                });
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "tls accept");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
     }
-    spawn_connection(stream, addr, rx, to_core, limits);
 }
 
-fn spawn_connection(
-    stream: TcpStream,
-    addr: SocketAddr,
+/// Open a connection to a peer we must reach that has none open (a trunk we dial, or a seat
+/// whose Contact names its listening port): TCP, then for TLS the handshake, verifying the
+/// peer's certificate as `tls` says for its address. Bounded waits; the result is reported
+/// to the core task.
+async fn connect(
+    peer: Peer,
+    tls: Option<Arc<TlsConfig>>,
+    to_core: mpsc::Sender<FromTcp>,
+    limits: Limits,
+) {
+    let stream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(peer.addr)).await {
+        Ok(Ok(stream)) => stream,
+        outcome => {
+            let why = match outcome {
+                Ok(Err(e)) => e.to_string(),
+                _ => "timed out".to_owned(),
+            };
+            tracing::debug!(%peer, reason = %why, "connect failed");
+            let _ = to_core
+                .send(FromTcp::Failed(peer, TransportFailure::Connect))
+                .await;
+            return;
+        }
+    };
+    let _ = stream.set_nodelay(true);
+    let Some(tls) = tls.filter(|_| peer.transport == Transport::Tls) else {
+        let (reader, writer) = stream.into_split();
+        start_connection(reader, writer, peer, to_core, limits).await;
+        return;
+    };
+    let (config, name) = tls.client_for(peer.addr);
+    let handshake = TlsConnector::from(config).connect(name.clone(), stream);
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
+        Ok(Ok(stream)) => {
+            let (reader, writer) = tokio::io::split(stream);
+            start_connection(reader, writer, peer, to_core, limits).await;
+        }
+        outcome => {
+            let why = match outcome {
+                Ok(Err(e)) => e.to_string(),
+                _ => "timed out".to_owned(),
+            };
+            // An operator must see this: a trunk with a certificate we do not trust, or for
+            // another name, is a misconfiguration (or an attack), not a busy line.
+            tracing::warn!(%peer, name = %name.to_str(), reason = %why, "TLS handshake with a peer we dialled failed");
+            let failed = TransportFailure::TlsHandshake { inbound: false };
+            let _ = to_core.send(FromTcp::Failed(peer, failed)).await;
+        }
+    }
+}
+
+async fn start_connection<R, W>(
+    reader: R,
+    writer: W,
+    peer: Peer,
+    to_core: mpsc::Sender<FromTcp>,
+    limits: Limits,
+) where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let (tx, rx) = mpsc::channel(TCP_QUEUE);
+    if to_core.send(FromTcp::Opened(peer, tx)).await.is_err() {
+        return;
+    }
+    spawn_connection(reader, writer, peer, rx, to_core, limits);
+}
+
+fn spawn_connection<R, W>(
+    mut reader: R,
+    mut writer: W,
+    peer: Peer,
     mut outgoing: mpsc::Receiver<Bytes>,
     to_core: mpsc::Sender<FromTcp>,
     limits: Limits,
-) {
-    let (mut reader, mut writer) = stream.into_split();
+) where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
     let (reject_tx, mut reject_rx) = mpsc::channel::<Bytes>(1);
     tokio::spawn(async move {
         loop {
@@ -441,7 +640,8 @@ fn spawn_connection(
                 m = reject_rx.recv() => m,
             };
             let Some(bytes) = next else { break };
-            if writer.write_all(&bytes).await.is_err() {
+            // TLS buffers what it encrypts: flush so each message leaves now.
+            if writer.write_all(&bytes).await.is_err() || writer.flush().await.is_err() {
                 break;
             }
         }
@@ -458,7 +658,7 @@ fn spawn_connection(
                 match validate::frame(&buf, &limits) {
                     Frame::Complete(n) => {
                         let message = buf.split_to(n).freeze();
-                        if to_core.send(FromTcp::Message(addr, message)).await.is_err() {
+                        if to_core.send(FromTcp::Message(peer, message)).await.is_err() {
                             break 'read;
                         }
                     }
@@ -476,6 +676,6 @@ fn spawn_connection(
                 }
             }
         }
-        let _ = to_core.send(FromTcp::Closed(addr)).await;
+        let _ = to_core.send(FromTcp::Closed(peer)).await;
     });
 }

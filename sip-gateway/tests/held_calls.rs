@@ -1,17 +1,18 @@
 //! Calls held for the platform ([`RouteDecision::Hold`]) on a fake clock: ringback repeated
 //! every minute, a seat that does not answer is cancelled and the caller stays held, a
 //! refusing seat likewise, the next seat answers and the legs are bridged; a held caller
-//! who cancels gets 487; the platform can reject a held call.
+//! who cancels gets 487; the platform can reject a held call. A transfer to a TLS trunk whose
+//! handshake fails ends at once as unreachable.
 #![allow(clippy::disallowed_methods)] // the fake clock starts from the real one, once
 
 use std::time::{Duration, Instant};
 
-use sip_gateway::b2bua::{EndCause, Event, Gateway, GatewayConfig, OfferError, SeatFailure};
+use sip_gateway::b2bua::{Dial, EndCause, Event, Gateway, GatewayConfig, OfferError, SeatFailure};
 use sip_gateway::registrar::{Registrar, RegistrarConfig};
 use sip_gateway::route::HoldRouter;
 use sip_gateway::transaction::TimerConfig;
 use sip_gateway::validate::Limits;
-use sip_gateway::Peer;
+use sip_gateway::{Peer, TransportFailure};
 
 const CALLER: &str = "127.0.0.1:6000";
 const SEAT_A: &str = "127.0.0.1:7001";
@@ -46,7 +47,8 @@ impl H {
         };
         let registrar = Registrar::new(RegistrarConfig::new("127.0.0.1"), None, [7; 32], now);
         let mut h = Self {
-            gw: Gateway::new(config, HoldRouter, registrar, 42),
+            gw: Gateway::new(config, HoldRouter, registrar, 42)
+                .with_tls_address("127.0.0.1:5061".parse().expect("addr")),
             now,
         };
         for (seat, addr) in [("1001", SEAT_A), ("1002", SEAT_B)] {
@@ -335,4 +337,71 @@ fn the_platform_can_answer_a_held_call_itself_and_hang_up() {
         }]
     );
     assert_eq!(h.gw.active_calls(), 0);
+}
+
+#[test]
+fn a_transfer_to_a_tls_trunk_whose_handshake_fails_is_unreachable_at_once() {
+    let mut h = H::new();
+    let call = h.call_in("tls-1");
+    h.gw.offer(h.now, call, "1001", Duration::from_secs(10))
+        .expect("offer");
+    let invite = h
+        .drain()
+        .into_iter()
+        .find(|(p, t)| *p == peer(SEAT_A) && t.starts_with("INVITE"))
+        .expect("INVITE to seat A")
+        .1;
+    h.respond(SEAT_A, &invite, "200 OK", "a1");
+    h.drain();
+    h.events();
+
+    let dial = Dial {
+        uri: "sips:12333@10.0.0.9",
+        label: "renshe",
+        headers: &[],
+        ring_timeout: Duration::from_secs(30),
+    };
+    h.gw.dial_target(h.now, call, &dial).expect("dial");
+    let trunk = Peer::tls("10.0.0.9:5061".parse().expect("addr"));
+    let sent = h.drain();
+    let (_, invite) = sent
+        .iter()
+        .find(|(p, t)| *p == trunk && t.starts_with("INVITE sips:12333@10.0.0.9 "))
+        .unwrap_or_else(|| panic!("INVITE over TLS: {sent:?}"));
+    assert!(
+        header(invite, "Via").starts_with("SIP/2.0/TLS 127.0.0.1:5061;"),
+        "{invite}"
+    );
+    assert_eq!(header(invite, "Contact"), "<sips:127.0.0.1:5061>");
+
+    // The shell reports the failed handshake: the transfer fails now, not on Timer B.
+    h.gw.handle_transport_failure(
+        h.now,
+        trunk,
+        TransportFailure::TlsHandshake { inbound: false },
+    );
+    assert_eq!(
+        h.events(),
+        [Event::TransferFailed {
+            call,
+            why: SeatFailure::Unreachable
+        }]
+    );
+    assert_eq!(h.gw.stats().tls_handshake_failures_out, 1);
+    assert_eq!(h.gw.transfer_state(call), None);
+    assert_eq!(h.gw.active_calls(), 1, "caller and seat stay");
+    assert!(
+        h.advance(Duration::from_secs(40))
+            .iter()
+            .all(|(p, _)| *p != trunk),
+        "nothing more for the trunk"
+    );
+    let later = h.events();
+    assert!(
+        !later.iter().any(|e| matches!(
+            e,
+            Event::TransferFailed { .. } | Event::TransferEnded { .. }
+        )),
+        "reported once: {later:?}"
+    );
 }

@@ -63,6 +63,10 @@ struct Serve {
     /// SIP address (UDP and TCP).
     #[arg(long, default_value = "127.0.0.1:5060")]
     sip: SocketAddr,
+    /// SIP over TLS address (e.g. 0.0.0.0:5061); needs the plan's [tls] certificate and
+    /// private_key. Off unless given; required when a target is dialled over TLS.
+    #[arg(long)]
+    sip_tls: Option<SocketAddr>,
     /// HTTP address of the JSON API (/api/v1), /metrics and the wallboard (/).
     #[arg(long, default_value = "127.0.0.1:8080")]
     http: SocketAddr,
@@ -143,14 +147,16 @@ fn serve(args: Serve) -> Result<(), String> {
         Some(path) => Some(secrets::load(path)?),
         None => None,
     };
-    if credentials.is_none() && !args.sip.ip().is_loopback() {
-        return Err(format!(
-            "refusing to listen on {} without a secrets file: seats would register without \
-             authentication from any network. Pass --secrets FILE (or HOTLINE_SECRETS), or \
-             listen on a loopback address.",
-            args.sip
-        ));
+    for addr in std::iter::once(args.sip).chain(args.sip_tls) {
+        if credentials.is_none() && !addr.ip().is_loopback() {
+            return Err(format!(
+                "refusing to listen on {addr} without a secrets file: seats would register \
+                 without authentication from any network. Pass --secrets FILE (or \
+                 HOTLINE_SECRETS), or listen on a loopback address."
+            ));
+        }
     }
+    check_tls(&plan, args.sip_tls)?;
     let now = Instant::now();
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -175,9 +181,21 @@ fn serve(args: Serve) -> Result<(), String> {
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     let driver = runtime.block_on(async move {
-        let sockets = Sockets::bind(args.sip)
+        let mut sockets = Sockets::bind(args.sip)
             .await
             .map_err(|e| format!("cannot listen for SIP on {}: {e}", args.sip))?;
+        if let Some(tls) = &plan.tls {
+            sockets = sockets
+                .with_tls(Arc::clone(tls), args.sip_tls)
+                .await
+                .map_err(|e| {
+                    let at = args
+                        .sip_tls
+                        .map_or_else(String::new, |a| format!(" on {a}"));
+                    format!("cannot listen for SIP over TLS{at}: {e}")
+                })?;
+        }
+        let tls_addr = sockets.tls_addr();
         let local = sockets
             .local_addr()
             .map_err(|e| format!("cannot read the bound address: {e}"))?;
@@ -240,7 +258,11 @@ fn serve(args: Serve) -> Result<(), String> {
             .rtp_ports
             .clone()
             .unwrap_or_else(|| plan.media.ports.clone());
-        let gateway = Gateway::new(gateway_config, router, registrar, rand::random())
+        let mut gateway = Gateway::new(gateway_config, router, registrar, rand::random());
+        if let Some(addr) = tls_addr {
+            gateway = gateway.with_tls_address(addr);
+        }
+        let gateway = gateway
             .with_anchor_ports(
                 AnchorConfig {
                     address: media_ip,
@@ -267,6 +289,7 @@ fn serve(args: Serve) -> Result<(), String> {
         print_banner(&Banner {
             plan: &plan,
             sip: local,
+            sip_tls: tls_addr,
             http: http_addr,
             data: &args.data,
             interrupted: recovery.interrupted_calls,
@@ -316,6 +339,42 @@ fn serve(args: Serve) -> Result<(), String> {
         .map_err(|e| format!("call records not all written: {e}"))
 }
 
+/// The TLS listener and the plan must agree: listening needs our certificate, and a target
+/// dialled over TLS needs the listener (its Contact, where the trunk sends its requests in the
+/// dialog, names it). Targets exempted from verification are named in the log at every start.
+fn check_tls(plan: &config::Plan, listen: Option<SocketAddr>) -> Result<(), String> {
+    let can_listen = plan.tls.as_ref().is_some_and(|t| t.can_listen());
+    if let (Some(addr), false) = (listen, can_listen) {
+        return Err(format!(
+            "--sip-tls {addr} needs a certificate: set certificate and private_key in the \
+             plan's [tls] table (docs/config.md)"
+        ));
+    }
+    let over_tls: Vec<&str> = plan
+        .targets
+        .iter()
+        .filter(|t| t.tls.is_some())
+        .map(|t| t.key.as_str())
+        .collect();
+    if !over_tls.is_empty() && listen.is_none() {
+        return Err(format!(
+            "targets {} are dialled over TLS: pass --sip-tls ADDR, the TLS listener their \
+             trunks reach the platform at within a call",
+            over_tls.join(", ")
+        ));
+    }
+    for t in &plan.targets {
+        if t.tls.as_ref().is_some_and(|c| !c.verify) {
+            tracing::warn!(
+                trunk = t.key,
+                "tls_verify = false: the trunk's certificate is not checked; anyone on the path \
+                 can pose as it"
+            );
+        }
+    }
+    Ok(())
+}
+
 /// `START-END`: an even start, at least two port pairs, within 1024..=65535.
 fn parse_port_range(s: &str) -> Result<std::ops::RangeInclusive<u16>, String> {
     let (a, b) = s
@@ -349,6 +408,7 @@ fn parse_algorithm(s: &str) -> Result<DigestAlgorithm, String> {
 struct Banner<'a> {
     plan: &'a config::Plan,
     sip: SocketAddr,
+    sip_tls: Option<SocketAddr>,
     http: SocketAddr,
     data: &'a std::path::Path,
     interrupted: u64,
@@ -376,6 +436,9 @@ fn print_banner(b: &Banner<'_>) {
         pools.join(", ")
     );
     println!("  SIP        udp+tcp {}", b.sip);
+    if let Some(addr) = b.sip_tls {
+        println!("  SIP TLS    tls {addr}");
+    }
     println!(
         "  HTTP       http://{}/api/v1  and  http://{}/metrics",
         b.http, b.http

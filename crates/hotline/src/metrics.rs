@@ -58,6 +58,10 @@ pub struct SipSnapshot {
     pub active_calls: u64,
     /// Transactions in progress (server + client).
     pub active_transactions: u64,
+    /// TLS handshakes that failed on connections peers opened to us.
+    pub tls_handshake_failures_in: u64,
+    /// TLS handshakes that failed on connections we opened (trunks dialled).
+    pub tls_handshake_failures_out: u64,
 }
 
 /// The gateway's monotonic totals, exported as Prometheus counters.
@@ -69,6 +73,7 @@ struct SipCounters {
     dropped: IntCounter,
     transmitted: IntCounter,
     calls_started: IntCounter,
+    tls_handshake_failures: IntCounterVec,
 }
 
 /// Line and queue counters, registered once, resolved per pair by [`Metrics::line`].
@@ -409,7 +414,17 @@ impl Metrics {
                 "hotline_sip_calls_started_total",
                 "Inbound calls the gateway accepted for routing",
             ),
+            tls_handshake_failures: counter_vec(
+                &r,
+                "hotline_sip_tls_handshake_failures_total",
+                "TLS handshakes that failed, by direction: out (a trunk we dialled: untrusted or \
+                 wrong-name certificate, ...) or in (a peer connecting to our TLS listener)",
+                &["direction"],
+            ),
         };
+        for direction in ["in", "out"] {
+            sip.tls_handshake_failures.with_label_values(&[direction]);
+        }
         let sip_active_calls = int_gauge(
             &r,
             "hotline_sip_active_calls",
@@ -633,6 +648,12 @@ impl Metrics {
         advance(&sip.dropped, s.dropped);
         advance(&sip.transmitted, s.transmitted);
         advance(&sip.calls_started, s.calls_started);
+        let tls = &sip.tls_handshake_failures;
+        advance(&tls.with_label_values(&["in"]), s.tls_handshake_failures_in);
+        advance(
+            &tls.with_label_values(&["out"]),
+            s.tls_handshake_failures_out,
+        );
         drop(sip);
         self.sip_active_calls.set(level(s.active_calls));
         self.sip_active_transactions
@@ -1050,6 +1071,8 @@ mod tests {
             calls_started: 4,
             active_calls: 3,
             active_transactions: 9,
+            tls_handshake_failures_in: 1,
+            tls_handshake_failures_out: 2,
         };
         m.set_sip(&s);
         s.requests = 15;
@@ -1065,6 +1088,14 @@ mod tests {
         assert_eq!(v("hotline_sip_calls_started_total"), Some(4.0));
         assert_eq!(v("hotline_sip_active_calls"), Some(1.0));
         assert_eq!(v("hotline_sip_active_transactions"), Some(9.0));
+        let tls = |d| {
+            value(
+                &text,
+                "hotline_sip_tls_handshake_failures_total",
+                &[("direction", d)],
+            )
+        };
+        assert_eq!((tls("in"), tls("out")), (Some(1.0), Some(2.0)));
         assert!(text.contains("# TYPE hotline_sip_requests_total counter"));
         assert!(text.contains("# TYPE hotline_sip_active_calls gauge"));
         // A gateway that restarted from zero: the counter resets to the new total.
@@ -1105,6 +1136,7 @@ mod tests {
             ("hotline_sip_calls_started_total", "counter"),
             ("hotline_sip_active_calls", "gauge"),
             ("hotline_sip_active_transactions", "gauge"),
+            ("hotline_sip_tls_handshake_failures_total", "counter"),
             ("hotline_sip_overload_refused_total", "counter"),
             ("hotline_sip_flood_dropped_total", "counter"),
             ("hotline_sip_blocked_messages_total", "counter"),

@@ -420,7 +420,10 @@ fn trunk_targets_need_a_sip_uri() {
         "a target of kind emergency needs uri",
     );
     for (bad, message) in [
-        ("http://x", "\"http://x\" is not a sip: URI; write e.g."),
+        (
+            "http://x",
+            "\"http://x\" is not a sip: or sips: URI; write e.g.",
+        ),
         ("sip:", "SIP URI \"sip:\" has no host"),
         (
             "sip:12333@10.0.0.5:0",
@@ -432,7 +435,7 @@ fn trunk_targets_need_a_sip_uri() {
         ),
         (
             "tel:12333",
-            "\"tel:12333\" is not a sip: URI (sips: and tel:",
+            "\"tel:12333\" is not a sip: or sips: URI (tel: is not dialled",
         ),
     ] {
         let text = edit_target(

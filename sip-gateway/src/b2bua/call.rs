@@ -12,7 +12,7 @@ use bytes::Bytes;
 use rsipstack::sip::{Header, Method};
 
 use super::anchor::{CallMedia, SdpKind};
-use super::{contact_uri, AckTemplate, Event, Gateway, ServerKey, ALLOW};
+use super::{AckTemplate, Event, Gateway, ServerKey, ALLOW};
 use crate::dialog::{
     build_request, uri_of, user_of, without_tag, Dialog, InDialog, OutRequest, Via,
 };
@@ -604,14 +604,14 @@ impl<R: Router> Gateway<R> {
             peer: seat_peer,
         };
         let branch = self.ids.branch();
-        let contact = contact_uri(&self.sent_by, seat_peer.transport);
+        let contact = self.sent_by.contact(seat_peer.transport);
         let transport = seat_peer.transport.via_token();
         let request = build_request(&OutRequest {
             method: Method::Invite,
             uri: &target,
             via: Via {
                 transport,
-                sent_by: &self.sent_by,
+                sent_by: self.sent_by.get(seat_peer.transport),
                 branch: &branch,
             },
             max_forwards,
@@ -629,7 +629,7 @@ impl<R: Router> Gateway<R> {
         let ack = AckTemplate {
             uri: target.clone(),
             via_transport: transport,
-            sent_by: self.sent_by.clone(),
+            sent_by: self.sent_by.get(seat_peer.transport).to_owned(),
             branch: branch.clone(),
             from: b.local_uri.clone(),
             from_tag: b.local_tag.clone(),
@@ -708,10 +708,7 @@ impl<R: Router> Gateway<R> {
         let at = now + RINGBACK_REPEAT;
         call.refresh_at = Some(at);
         let (tx, tag) = (call.a_invite_tx, call.a.local_tag.clone());
-        let contact = format!(
-            "Contact: <{}>",
-            contact_uri(&self.sent_by, call.a.peer.transport)
-        );
+        let contact = format!("Contact: <{}>", self.sent_by.contact(call.a.peer.transport));
         let early = match (self.anchor.as_mut(), call.media.as_mut()) {
             (Some(anchor), Some(media)) if media.early => anchor.caller_answer(media),
             _ => None,
@@ -820,10 +817,7 @@ impl<R: Router> Gateway<R> {
             forward_cseq: None,
         });
         let tag = call.a.local_tag.clone();
-        let contact = format!(
-            "Contact: <{}>",
-            contact_uri(&self.sent_by, call.a.peer.transport)
-        );
+        let contact = format!("Contact: <{}>", self.sent_by.contact(call.a.peer.transport));
         self.respond_tagged(
             now,
             tx,
@@ -973,10 +967,8 @@ impl<R: Router> Gateway<R> {
                 if call.state == CallState::Ringing {
                     let tx = call.a_invite_tx;
                     let tag = call.a.local_tag.clone();
-                    let contact = format!(
-                        "Contact: <{}>",
-                        contact_uri(&self.sent_by, call.a.peer.transport)
-                    );
+                    let contact =
+                        format!("Contact: <{}>", self.sent_by.contact(call.a.peer.transport));
                     match &call.media {
                         // The caller already hears our media (183): nothing to add.
                         Some(m) if m.early => {}
@@ -1087,10 +1079,7 @@ impl<R: Router> Gateway<R> {
             forward_cseq: forward_ack.then_some(1),
         });
         let tag = call.a.local_tag.clone();
-        let contact = format!(
-            "Contact: <{}>",
-            contact_uri(&self.sent_by, call.a.peer.transport)
-        );
+        let contact = format!("Contact: <{}>", self.sent_by.contact(call.a.peer.transport));
         self.respond_tagged(
             now,
             tx,
@@ -1381,12 +1370,12 @@ impl<R: Router> Gateway<R> {
             let leg = call.leg_mut(other);
             let cseq = leg.next_cseq();
             let branch = self.ids.branch();
-            let contact = contact_uri(&self.sent_by, leg.peer.transport);
+            let contact = self.sent_by.contact(leg.peer.transport);
             let refresh = matches!(method, Method::Invite | Method::Update);
             let leg = call.leg(other);
             let request = leg.request(InDialog {
                 method,
-                sent_by: &self.sent_by,
+                sent_by: self.sent_by.get(leg.peer.transport),
                 branch: &branch,
                 cseq,
                 contact: refresh.then_some(contact.as_str()),
@@ -1395,7 +1384,7 @@ impl<R: Router> Gateway<R> {
             let ack = (method == Method::Invite).then(|| AckTemplate {
                 uri: leg.remote_target.clone(),
                 via_transport: leg.peer.transport.via_token(),
-                sent_by: self.sent_by.clone(),
+                sent_by: self.sent_by.get(leg.peer.transport).to_owned(),
                 branch: branch.clone(),
                 from: leg.local_uri.clone(),
                 from_tag: leg.local_tag.clone(),
@@ -1474,7 +1463,7 @@ impl<R: Router> Gateway<R> {
         let contact = self.calls.get(&call_id).map(|c| {
             format!(
                 "Contact: <{}>",
-                contact_uri(&self.sent_by, c.leg(origin_side).peer.transport)
+                self.sent_by.contact(c.leg(origin_side).peer.transport)
             )
         });
         let kind = if offer_in_request {
@@ -1559,7 +1548,7 @@ impl<R: Router> Gateway<R> {
             uri: &inv.uri,
             via: Via {
                 transport: call.b.peer.transport.via_token(),
-                sent_by: &self.sent_by,
+                sent_by: self.sent_by.get(call.b.peer.transport),
                 branch: &inv.branch,
             },
             max_forwards: 70,
@@ -1618,7 +1607,7 @@ impl<R: Router> Gateway<R> {
         let leg = call.leg(side);
         let request = leg.request(InDialog {
             method: Method::Bye,
-            sent_by: &self.sent_by,
+            sent_by: self.sent_by.get(leg.peer.transport),
             branch: &branch,
             cseq,
             contact: None,
@@ -1651,7 +1640,7 @@ impl<R: Router> Gateway<R> {
         let leg = call.leg(side);
         let request = leg.request(InDialog {
             method: Method::Ack,
-            sent_by: &self.sent_by,
+            sent_by: self.sent_by.get(leg.peer.transport),
             branch: &branch,
             cseq,
             contact: None,

@@ -26,7 +26,7 @@ use bytes::Bytes;
 use rsipstack::sip::Method;
 
 use crate::guard::{Guard, GuardConfig, Kind};
-use crate::peer::{Peer, Transport};
+use crate::peer::{Peer, Transport, TransportFailure};
 use crate::registrar::{BindingChange, RegisterOutcome, Registrar};
 use crate::route::Router;
 use crate::transaction::{
@@ -203,6 +203,10 @@ pub struct Stats {
     /// SDP offers refused by media anchoring, by status (488: no PCMU/PCMA, 400: malformed,
     /// 503: no free RTP port).
     pub media_refused: HashMap<u16, u64>,
+    /// TLS handshakes that failed on connections we opened (trunks we dialled).
+    pub tls_handshake_failures_out: u64,
+    /// TLS handshakes that failed on connections peers opened to our TLS listener.
+    pub tls_handshake_failures_in: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -301,7 +305,7 @@ enum TimerRef {
 #[derive(Debug)]
 pub struct Gateway<R> {
     config: GatewayConfig,
-    sent_by: String,
+    sent_by: SentBy,
     router: R,
     registrar: Registrar,
     ids: Ids,
@@ -333,7 +337,10 @@ impl<R: Router> Gateway<R> {
     /// A gateway core. `seed` makes tags, branches and Call-IDs unique across restarts.
     pub fn new(config: GatewayConfig, router: R, registrar: Registrar, seed: u64) -> Self {
         Self {
-            sent_by: config.local_addr.to_string(),
+            sent_by: SentBy {
+                plain: config.local_addr.to_string(),
+                tls: None,
+            },
             config,
             router,
             registrar,
@@ -372,6 +379,14 @@ impl<R: Router> Gateway<R> {
     #[must_use]
     pub fn with_anchor_ports(mut self, config: AnchorConfig, ports: Box<dyn PortSource>) -> Self {
         self.anchor = Some(Anchor::new(config, ports, self.ids.next_seed()));
+        self
+    }
+
+    /// Advertise `addr`, the TLS listener's address, in Via and Contact on TLS legs (without
+    /// it they name [`GatewayConfig::local_addr`], where no TLS is spoken).
+    #[must_use]
+    pub fn with_tls_address(mut self, addr: SocketAddr) -> Self {
+        self.sent_by.tls = Some(addr.to_string());
         self
     }
 
@@ -460,6 +475,41 @@ impl<R: Router> Gateway<R> {
             Verdict::Drop(reason) => {
                 self.stats.dropped += 1;
                 tracing::debug!(?reason, %from, "dropped");
+            }
+        }
+        self.drop_orphaned_targets(now);
+    }
+
+    /// The shell could not reach `peer` ([`TransportFailure`]): every client transaction
+    /// towards it that has no final response ends now as if it had timed out (RFC 3261
+    /// §17.1.4), so a transfer to a trunk whose TLS handshake failed fails at once as
+    /// unreachable instead of waiting for Timer B. Handshake failures are counted in
+    /// [`Stats`].
+    pub fn handle_transport_failure(&mut self, now: Instant, peer: Peer, why: TransportFailure) {
+        match why {
+            TransportFailure::TlsHandshake { inbound: true } => {
+                self.stats.tls_handshake_failures_in += 1;
+            }
+            TransportFailure::TlsHandshake { inbound: false } => {
+                self.stats.tls_handshake_failures_out += 1;
+            }
+            TransportFailure::Connect => {}
+        }
+        let mut failed: Vec<u64> = self
+            .client
+            .iter()
+            .filter(|(_, e)| e.peer == peer)
+            .map(|(&id, _)| id)
+            .collect();
+        // Oldest first, so the TU hears of them in the order they were started.
+        failed.sort_unstable();
+        for id in failed {
+            if let Some(entry) = self.client.get_mut(&id) {
+                match &mut entry.tx {
+                    ClientTx::Invite(tx) => tx.on_transport_error(),
+                    ClientTx::NonInvite(tx) => tx.on_transport_error(),
+                }
+                self.drain_client(now, id);
             }
         }
         self.drop_orphaned_targets(now);
@@ -863,7 +913,7 @@ impl<R: Router> Gateway<R> {
                     self.transmits.push_back(Transmit { to: peer, bytes });
                 }
                 Some(Action::NoAckFor2xx) => no_ack = true,
-                Some(Action::Timeout(_)) => {}
+                Some(Action::Timeout(_) | Action::TransportError) => {}
                 Some(Action::Terminated) => terminated = true,
                 None => break,
             }
@@ -909,7 +959,7 @@ impl<R: Router> Gateway<R> {
                     self.stats.transmitted += 1;
                     self.transmits.push_back(Transmit { to: peer, bytes });
                 }
-                Some(Action::Timeout(_)) => timed_out = true,
+                Some(Action::Timeout(_) | Action::TransportError) => timed_out = true,
                 Some(Action::NoAckFor2xx) => {}
                 Some(Action::Terminated) => terminated = true,
                 None => break,
@@ -933,7 +983,8 @@ impl<R: Router> Gateway<R> {
             }
         }
         if timed_out {
-            // Timer B/F: the TU acts as if a 408 had arrived (RFC 3261 §17.1.1.2).
+            // Timer B/F: the TU acts as if a 408 had arrived (RFC 3261 §17.1.1.2); a transport
+            // error is met the same way: the peer is unreachable (§8.1.3.1).
             match purpose {
                 ClientPurpose::SeatInvite { call } => self.on_seat_timeout(now, call),
                 ClientPurpose::Relay { origin, .. } => self.on_relay_timeout(now, origin),
@@ -961,11 +1012,33 @@ impl<R: Router> Gateway<R> {
     }
 }
 
-/// Our Contact URI for a leg on `transport`.
-fn contact_uri(sent_by: &str, transport: Transport) -> String {
-    match transport {
-        Transport::Udp => format!("sip:{sent_by}"),
-        Transport::Tcp => format!("sip:{sent_by};transport=tcp"),
+/// Our address as Via sent-by and Contact write it, by transport: TLS legs name the TLS
+/// listener (RFC 3261 §18.2.2: a response whose connection is gone goes to sent-by).
+#[derive(Debug, Clone)]
+struct SentBy {
+    /// The UDP and TCP address.
+    plain: String,
+    /// The TLS listener's address, if there is one.
+    tls: Option<String>,
+}
+
+impl SentBy {
+    /// Our sent-by for a leg on `transport`.
+    fn get(&self, transport: Transport) -> &str {
+        match (transport, &self.tls) {
+            (Transport::Tls, Some(tls)) => tls,
+            _ => &self.plain,
+        }
+    }
+
+    /// Our Contact URI for a leg on `transport`.
+    fn contact(&self, transport: Transport) -> String {
+        let at = self.get(transport);
+        match transport {
+            Transport::Udp => format!("sip:{at}"),
+            Transport::Tcp => format!("sip:{at};transport=tcp"),
+            Transport::Tls => format!("sip:{at};transport=tls"),
+        }
     }
 }
 

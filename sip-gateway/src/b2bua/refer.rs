@@ -7,7 +7,7 @@ use std::time::Instant;
 use rsipstack::sip::{Header, Method};
 
 use super::call::{CallState, ClientPurpose, Side};
-use super::{contact_uri, Event, Gateway};
+use super::{Event, Gateway};
 use crate::dialog::{uri_of, user_of, InDialog};
 use crate::route::Router;
 use crate::validate::ValidRequest;
@@ -187,11 +187,11 @@ impl<R: Router> Gateway<R> {
         } else {
             "Subscription-State: active;expires=60"
         };
-        let contact = contact_uri(&self.sent_by, call.b.peer.transport);
+        let contact = self.sent_by.contact(call.b.peer.transport);
         let request = call.b.request_with(
             InDialog {
                 method: Method::Notify,
-                sent_by: &self.sent_by,
+                sent_by: self.sent_by.get(call.b.peer.transport),
                 branch: &branch,
                 cseq,
                 contact: Some(&contact),

@@ -10,15 +10,16 @@ use std::time::{Duration, Instant};
 use rsipstack::sip::Method;
 
 use super::call::{placeholder_leg, Call, CallState, ClientPurpose, SeatFailure, SeatInvite, Side};
-use super::{contact_uri, AckTemplate, Event, Gateway, ALLOW};
+use super::{AckTemplate, Event, Gateway, ALLOW};
 use crate::dialog::{build_request, user_of, Dialog, OutRequest, Via};
-use crate::peer::Peer;
+use crate::peer::{Peer, Transport};
 use crate::route::Router;
 
 /// What to dial for a transfer.
 #[derive(Debug, Clone, Copy)]
 pub struct Dial<'a> {
-    /// The target's SIP URI, `sip:user@ip[:port]` (UDP).
+    /// The target's SIP URI with an IP host: `sip:user@ip[:port]` (UDP, or TCP with
+    /// `;transport=tcp`), or `sips:user@ip[:port]` / `sip:…;transport=tls` (TLS).
     pub uri: &'a str,
     /// The target's label, reported as the leg's seat name in events.
     pub label: &'a str,
@@ -37,7 +38,8 @@ pub enum TransferError {
     NotAnswered,
     /// A transfer of this call is already under way.
     Pending,
-    /// The URI is not `sip:user@ip[:port]`.
+    /// The URI is not `sip:` or `sips:` with an IP host, or names a transport we do not
+    /// speak.
     BadUri,
     /// No RTP port is free for the target's leg.
     NoMediaPort,
@@ -46,18 +48,43 @@ pub enum TransferError {
     NotConsultable,
 }
 
-/// `sip:user@host[:port][;params]` with an IP host → its address (UDP, 5060 by default).
+/// `sip:user@host[:port][;params]` with an IP host → its peer: UDP on 5060 by default, TCP
+/// with `;transport=tcp`; `sips:` or `;transport=tls` → TLS on 5061 by default (RFC 3261
+/// §19.1.2, §26.2.2; RFC 5630). Host names are not dialled: the core does no DNS.
 fn target_peer(uri: &str) -> Option<Peer> {
-    let rest = uri.strip_prefix("sip:")?;
+    let lower = uri.to_ascii_lowercase();
+    let (sips, rest) = match lower.strip_prefix("sips:") {
+        Some(rest) => (true, rest),
+        None => (false, lower.strip_prefix("sip:")?),
+    };
     let host_port = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
-    let host_port = host_port.split([';', '?', '>']).next()?;
+    let end = host_port.find([';', '?', '>']).unwrap_or(host_port.len());
+    let params = host_port[end..]
+        .split(['?', '>'])
+        .next()
+        .unwrap_or_default();
+    let transport = match params.split(';').find_map(|p| p.strip_prefix("transport=")) {
+        _ if sips => Transport::Tls,
+        Some("tls") => Transport::Tls,
+        Some("tcp") => Transport::Tcp,
+        None | Some("udp") => Transport::Udp,
+        Some(_) => return None,
+    };
+    let host_port = &host_port[..end];
+    let default_port = if transport == Transport::Tls {
+        5061
+    } else {
+        5060
+    };
     let addr = host_port.parse::<std::net::SocketAddr>().ok().or_else(|| {
         host_port
+            .trim_start_matches('[')
+            .trim_end_matches(']')
             .parse::<std::net::IpAddr>()
             .ok()
-            .map(|ip| std::net::SocketAddr::new(ip, 5060))
+            .map(|ip| std::net::SocketAddr::new(ip, default_port))
     })?;
-    Some(Peer::udp(addr))
+    Some(Peer { transport, addr })
 }
 
 impl<R: Router> Gateway<R> {
@@ -107,7 +134,16 @@ impl<R: Router> Gateway<R> {
             peer,
         };
         let branch = self.ids.branch();
-        let contact = contact_uri(&self.sent_by, peer.transport);
+        // RFC 3261 §8.1.1.8: a request to a SIPS URI carries a SIPS Contact.
+        let contact = if dial
+            .uri
+            .get(..5)
+            .is_some_and(|s| s.eq_ignore_ascii_case("sips:"))
+        {
+            format!("sips:{}", self.sent_by.get(Transport::Tls))
+        } else {
+            self.sent_by.contact(peer.transport)
+        };
         let transport = peer.transport.via_token();
         let pai = format!("P-Asserted-Identity: <sip:{caller}@{host}>");
         let mut extra: Vec<&str> = vec![ALLOW, &pai];
@@ -117,7 +153,7 @@ impl<R: Router> Gateway<R> {
             uri: dial.uri,
             via: Via {
                 transport,
-                sent_by: &self.sent_by,
+                sent_by: self.sent_by.get(peer.transport),
                 branch: &branch,
             },
             max_forwards: 70,
@@ -135,7 +171,7 @@ impl<R: Router> Gateway<R> {
         let ack = AckTemplate {
             uri: dial.uri.to_owned(),
             via_transport: transport,
-            sent_by: self.sent_by.clone(),
+            sent_by: self.sent_by.get(peer.transport).to_owned(),
             branch: branch.clone(),
             from: b.local_uri.clone(),
             from_tag: b.local_tag.clone(),
@@ -337,14 +373,30 @@ impl<R: Router> Gateway<R> {
 #[cfg(test)]
 mod tests {
     use super::target_peer;
+    use crate::peer::Transport;
 
     #[test]
-    fn target_uris_resolve_to_udp_peers() {
-        let p = target_peer("sip:12333@127.0.0.1:5071").expect("peer");
-        assert_eq!(p.addr, "127.0.0.1:5071".parse().expect("addr"));
-        let p = target_peer("sip:110@10.0.0.9;transport=udp").expect("peer");
-        assert_eq!(p.addr.port(), 5060);
-        assert!(target_peer("sip:12333@trunk.example.org").is_none());
-        assert!(target_peer("tel:12333").is_none());
+    fn target_uris_resolve_to_peers() {
+        let peer = |uri: &str| target_peer(uri).map(|p| (p.transport, p.addr.to_string()));
+        let udp = |a: &str| Some((Transport::Udp, a.to_owned()));
+        let tcp = |a: &str| Some((Transport::Tcp, a.to_owned()));
+        let tls = |a: &str| Some((Transport::Tls, a.to_owned()));
+        assert_eq!(peer("sip:12333@127.0.0.1:5071"), udp("127.0.0.1:5071"));
+        assert_eq!(peer("SIP:110@10.0.0.9;transport=udp"), udp("10.0.0.9:5060"));
+        assert_eq!(peer("sip:110@10.0.0.9;transport=TCP"), tcp("10.0.0.9:5060"));
+        assert_eq!(peer("sips:12333@10.0.0.9"), tls("10.0.0.9:5061"));
+        assert_eq!(peer("sips:12333@10.0.0.9:5071"), tls("10.0.0.9:5071"));
+        assert_eq!(
+            peer("sip:12333@[2001:db8::1];user=phone;transport=tls"),
+            tls("[2001:db8::1]:5061")
+        );
+        assert_eq!(
+            peer("sips:12333@10.0.0.9;transport=tcp"),
+            tls("10.0.0.9:5061")
+        );
+        assert_eq!(peer("sip:12333@10.0.0.9;transport=sctp"), None);
+        assert_eq!(peer("sip:12333@trunk.example.org"), None);
+        assert_eq!(peer("sips:12333@trunk.example.org"), None);
+        assert_eq!(peer("tel:12333"), None);
     }
 }

@@ -15,6 +15,10 @@ pub enum Action {
     /// (RFC 3261 §8.1.3.1, §17.1.1.2, §17.1.2.2). Server INVITE: Timer H fired (no ACK for a
     /// non-2xx final, §17.2.1).
     Timeout(TimerName),
+    /// Client: the transport reported that the request cannot reach the peer (a connection
+    /// or TLS handshake that failed) before any final response; the TU acts as for a timeout
+    /// (RFC 3261 §17.1.4, §8.1.3.1). The transaction goes straight to Terminated.
+    TransportError,
     /// Server INVITE: a 2xx was retransmitted for 64*T1 with no ACK (RFC 3261 §13.3.1.4); the TU
     /// should send BYE.
     NoAckFor2xx,

@@ -122,6 +122,19 @@ impl ClientInvite {
         }
     }
 
+    /// The transport could not deliver the request (RFC 3261 §17.1.4): in Calling or
+    /// Proceeding, queue `TransportError` and terminate; otherwise (a final response already
+    /// came) nothing changes.
+    pub fn on_transport_error(&mut self) {
+        if matches!(
+            self.state,
+            ClientInviteState::Calling | ClientInviteState::Proceeding
+        ) {
+            self.actions.push(Action::TransportError);
+            self.terminate();
+        }
+    }
+
     /// Fires every timer due at or before `now`, in deadline order. Retransmission timers are
     /// re-armed from `now`, so a late call never produces a burst of retransmissions.
     pub fn handle_timeout(&mut self, now: Instant) {

@@ -90,6 +90,18 @@ impl ClientNonInvite {
         }
     }
 
+    /// The transport could not deliver the request (RFC 3261 §17.1.4): in Trying or
+    /// Proceeding, queue `TransportError` and terminate; in Completed nothing changes.
+    pub fn on_transport_error(&mut self) {
+        if matches!(
+            self.state,
+            ClientNonInviteState::Trying | ClientNonInviteState::Proceeding
+        ) {
+            self.actions.push(Action::TransportError);
+            self.terminate();
+        }
+    }
+
     /// Fires every timer due at or before `now`, in deadline order. Timer E is re-armed from
     /// `now`, so a late call never produces a burst of retransmissions.
     pub fn handle_timeout(&mut self, now: Instant) {

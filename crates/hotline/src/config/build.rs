@@ -15,12 +15,12 @@ use acd_core::{
 };
 use ivr_flows::{DialPlan, Entry, FeatureCodes, Flow, Step};
 
-use super::raw::{RawExit, RawLine, RawPlan, RawStrategy, RawWaiting};
+use super::raw::{RawExit, RawLine, RawPlan, RawStrategy, RawTls, RawWaiting};
 use super::spans::{join, Spans};
 use super::values::{check_http_url, parse_sip_uri, pool_name, PoolName, POOL_NAMES};
 use super::{
     ConfigError, LinePlan, MediaPlan, Plan, Problem, ServiceTargets, SurveyPlan, TargetKind,
-    TransferPlan, TransferTarget, WaitingPlan,
+    TargetTls, TransferPlan, TransferTarget, WaitingPlan,
 };
 use crate::engine::audio::SURVEY_KEY;
 use crate::prompts::{PromptBook, PromptError, MAX_NUMBER};
@@ -98,6 +98,7 @@ pub(super) fn build(
         }
     }
     let protection = protection(&mut p, &raw, &targets);
+    let tls = tls(&mut p, raw.tls.as_ref(), dir, &targets);
     let prompts = prompts(&mut p, &raw, dir, &lines, &waiting_from, survey.as_ref());
     if !p.list.is_empty() {
         return Err(p.into_error(source));
@@ -130,6 +131,7 @@ pub(super) fn build(
         survey,
         prompts,
         protection,
+        tls,
     })
 }
 
@@ -1205,6 +1207,7 @@ fn targets(
         let expert = t.kind == TargetKind::ExpertPool;
         let uri_path = format!("{path}.uri");
         let mut trunk_addr = None;
+        let mut over_tls = false;
         match (&t.uri, expert) {
             (Some(_), true) => p.add(
                 &uri_path,
@@ -1219,7 +1222,10 @@ fn targets(
                 ),
             ),
             (Some(uri), false) => match parse_sip_uri(uri) {
-                Ok(u) => trunk_addr = u.addr(),
+                Ok(u) => {
+                    trunk_addr = u.addr();
+                    over_tls = u.tls;
+                }
                 Err(e) => p.add(&uri_path, e),
             },
             (None, true) => {}
@@ -1307,6 +1313,31 @@ fn targets(
                 }
             }
         }
+        let tls = if over_tls {
+            if let Some(Err(e)) = t.tls_name.as_deref().map(sip_gateway::tls::server_name) {
+                p.add(&format!("{path}.tls_name"), e);
+            }
+            Some(TargetTls {
+                name: t.tls_name.clone(),
+                verify: t.tls_verify.unwrap_or(true),
+            })
+        } else {
+            for (key, set) in [
+                ("tls_name", t.tls_name.is_some()),
+                ("tls_verify", t.tls_verify.is_some()),
+            ] {
+                if set {
+                    p.add(
+                        &format!("{path}.{key}"),
+                        format!(
+                            "only a target dialled over TLS takes {key}: give it a sips: uri (or \
+                             ;transport=tls)"
+                        ),
+                    );
+                }
+            }
+            None
+        };
         if t.ring_timeout.is_some_and(|d| d.0.is_zero()) {
             p.add(
                 &format!("{path}.ring_timeout"),
@@ -1326,9 +1357,158 @@ fn targets(
             inbound_priority: if expert { 0 } else { inbound_priority },
             ring_timeout: t.ring_timeout.map_or(transfers.ring_timeout, |d| d.0),
             trunk_addr,
+            tls,
         });
     }
     out
+}
+
+/// `[tls]` and the TLS targets: our certificate and key, whom to trust, how each trunk is
+/// checked. Files are read now, so a bad one is reported at its key, naming the file. `None`
+/// when there is no `[tls]` and no target is dialled over TLS.
+fn tls(
+    p: &mut Problems<'_>,
+    raw: Option<&RawTls>,
+    dir: &Path,
+    targets: &[TransferTarget],
+) -> Option<Arc<sip_gateway::tls::TlsConfig>> {
+    use sip_gateway::tls::{self as gw_tls, PeerCheck, TlsConfig, TlsConfigError, TlsSettings};
+    let verifying = targets
+        .iter()
+        .filter(|t| t.tls.as_ref().is_some_and(|c| c.verify))
+        .count();
+    if raw.is_none() && !targets.iter().any(|t| t.tls.is_some()) {
+        return None;
+    }
+    let empty = RawTls::default();
+    let raw = raw.unwrap_or(&empty);
+    let before = p.list.len();
+    let cert_path = tls_path(p, "certificate", raw.certificate.as_deref(), dir);
+    let key_path = tls_path(p, "private_key", raw.private_key.as_deref(), dir);
+    let ca_path = tls_path(p, "ca_file", raw.ca_file.as_deref(), dir);
+    let client_ca_path = tls_path(p, "client_ca_file", raw.client_ca_file.as_deref(), dir);
+    let chain = cert_path.as_deref().and_then(|f| {
+        gw_tls::read_certificates(f)
+            .map_err(|e| p.add("tls.certificate", e))
+            .ok()
+    });
+    let key = key_path.as_deref().and_then(|f| {
+        gw_tls::read_private_key(f)
+            .map_err(|e| p.add("tls.private_key", e))
+            .ok()
+    });
+    let trust = ca_path.as_deref().and_then(|f| {
+        gw_tls::read_ca_file(f)
+            .map_err(|e| p.add("tls.ca_file", e))
+            .ok()
+    });
+    let client_cas = client_ca_path.as_deref().and_then(|f| {
+        gw_tls::read_ca_file(f)
+            .map_err(|e| p.add("tls.client_ca_file", e))
+            .ok()
+    });
+    match (&raw.certificate, &raw.private_key) {
+        (Some(_), None) => p.add(
+            "tls.certificate",
+            "tls.certificate needs its private key: set tls.private_key to its PEM file",
+        ),
+        (None, Some(_)) => p.add(
+            "tls.private_key",
+            "tls.private_key needs its certificate: set tls.certificate to its PEM file",
+        ),
+        _ => {}
+    }
+    if raw.client_ca_file.is_some() && raw.certificate.is_none() {
+        p.add(
+            "tls.client_ca_file",
+            "asking carriers for a certificate (mutual TLS) needs our own: set tls.certificate \
+             and tls.private_key",
+        );
+    }
+    let trust = match trust {
+        Some(trust) => trust,
+        // Only a trunk that is verified needs the system's roots.
+        None => match gw_tls::system_roots() {
+            Ok(roots) => roots,
+            Err(e) if verifying > 0 && raw.ca_file.is_none() => {
+                p.add(
+                    "tls.ca_file",
+                    format!("{e}; set tls.ca_file to the CAs that sign the trunks' certificates"),
+                );
+                gw_tls::RootCertStore::empty()
+            }
+            Err(_) => gw_tls::RootCertStore::empty(),
+        },
+    };
+    if p.list.len() > before {
+        return None;
+    }
+    let settings = TlsSettings {
+        identity: chain.zip(key),
+        trust,
+        client_cas,
+    };
+    let mut config = match TlsConfig::new(settings) {
+        Ok(config) => config,
+        Err(e @ TlsConfigError::Identity(_)) => {
+            let cert = cert_path.map_or_else(String::new, |f| format!(" ({})", f.display()));
+            let key = key_path.map_or_else(String::new, |f| f.display().to_string());
+            p.add("tls.private_key", format!("{key}: {e}{cert}"));
+            return None;
+        }
+        Err(e @ TlsConfigError::ClientCas(_)) => {
+            p.add("tls.client_ca_file", e.to_string());
+            return None;
+        }
+    };
+    // Each TLS trunk address: the first target there and its check.
+    let mut first: HashMap<SocketAddr, (&str, &TargetTls)> = HashMap::new();
+    for t in targets {
+        let (Some(addr), Some(check)) = (t.trunk_addr, t.tls.as_ref()) else {
+            continue;
+        };
+        if let Some((other, theirs)) = first.get(&addr) {
+            if *theirs != check {
+                let other = join("targets", other);
+                let at = p.at(&other);
+                p.add(
+                    &format!("{}.uri", join("targets", &t.key)),
+                    format!(
+                        "trunk {addr} is also {other}'s{at}, checked otherwise (tls_name, \
+                         tls_verify); one trunk is checked one way"
+                    ),
+                );
+            }
+            continue;
+        }
+        first.insert(addr, (&t.key, check));
+        let peer = match (&check.name, check.verify) {
+            (_, false) => PeerCheck::Unverified,
+            (Some(name), true) => match gw_tls::server_name(name) {
+                Ok(name) => PeerCheck::Name(name),
+                Err(_) => continue, // reported at tls_name
+            },
+            (None, true) => continue, // by its IP address, the default
+        };
+        config = config.with_peer(addr, peer);
+    }
+    Some(Arc::new(config))
+}
+
+/// The path of a `[tls]` file key, relative to the plan's directory; an empty one is a
+/// problem.
+fn tls_path(
+    p: &mut Problems<'_>,
+    key: &str,
+    file: Option<&str>,
+    dir: &Path,
+) -> Option<std::path::PathBuf> {
+    let file = file?;
+    if file.trim().is_empty() {
+        p.add(&format!("tls.{key}"), "needs the path of a PEM file");
+        return None;
+    }
+    Some(dir.join(file))
 }
 
 /// A kind as the file writes it.

@@ -78,6 +78,38 @@ pub fn summary(plan: &Plan) -> String {
             let _ = writeln!(out, "  {kind}: {}", numbers.join(" "));
         }
     }
+    if let Some(tls) = &plan.tls {
+        let over: Vec<&str> = plan
+            .targets
+            .iter()
+            .filter(|t| t.tls.is_some())
+            .map(|t| t.key.as_str())
+            .collect();
+        let unverified = plan
+            .targets
+            .iter()
+            .filter(|t| t.tls.as_ref().is_some_and(|c| !c.verify))
+            .count();
+        let _ = writeln!(
+            out,
+            "  over TLS: {}{}; our certificate {}",
+            if over.is_empty() {
+                "none".to_owned()
+            } else {
+                over.join(" ")
+            },
+            if unverified > 0 {
+                format!(" ({unverified} NOT verified)")
+            } else {
+                String::new()
+            },
+            if tls.can_listen() {
+                "loaded (--sip-tls can listen)"
+            } else {
+                "not set"
+            }
+        );
+    }
     let t = &plan.transfers;
     let _ = writeln!(
         out,

@@ -69,6 +69,9 @@ pub struct Plan {
     pub protection: sip_gateway::guard::GuardConfig,
     /// Every prompt, decoded; holds every prompt the plan names.
     pub prompts: Arc<crate::prompts::PromptBook>,
+    /// `[tls]` and the TLS targets' checks, ready for the shell: `None` when the plan has no
+    /// `[tls]` and dials no target over TLS.
+    pub tls: Option<Arc<sip_gateway::tls::TlsConfig>>,
 }
 
 /// A dialed number the platform answers.
@@ -160,10 +163,22 @@ pub struct TransferTarget {
     /// How long the target rings before the transfer fails (its own, else
     /// [`TransferPlan::ring_timeout`]).
     pub ring_timeout: Duration,
-    /// The trunk's address (host:port of `uri`, port default 5060), for recognising calls
-    /// that come FROM the target; `None` when the host is a name that doesn't parse as an IP,
-    /// or for pools.
+    /// The trunk's address (host:port of `uri`, port default 5060, 5061 over TLS), for
+    /// recognising calls that come FROM the target; `None` when the host is a name that
+    /// doesn't parse as an IP, or for pools.
     pub trunk_addr: Option<SocketAddr>,
+    /// `Some` when `uri` is dialled over TLS (`sips:` or `;transport=tls`): how the trunk's
+    /// certificate is checked.
+    pub tls: Option<TargetTls>,
+}
+
+/// How the certificate of a target dialled over TLS is checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetTls {
+    /// The name the certificate must carry (`tls_name`); `None`: the IP address of `uri`.
+    pub name: Option<String>,
+    /// False only with `tls_verify = false`: the certificate is not checked at all (unsafe).
+    pub verify: bool,
 }
 
 /// `[transfers]`, resolved.

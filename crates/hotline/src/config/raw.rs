@@ -42,6 +42,17 @@ pub(crate) struct RawPlan {
     pub(crate) targets: Ordered<String, RawTarget>,
     #[serde(default)]
     pub(crate) protection: RawProtection,
+    pub(crate) tls: Option<RawTls>,
+}
+
+/// `[tls]`: SIP over TLS. Paths are relative to the plan file's directory.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawTls {
+    pub(crate) certificate: Option<String>,
+    pub(crate) private_key: Option<String>,
+    pub(crate) ca_file: Option<String>,
+    pub(crate) client_ca_file: Option<String>,
 }
 
 /// `[protection]`: overload control and flood defence.
@@ -351,4 +362,6 @@ pub(crate) struct RawTarget {
     pub(crate) ticket_url: Option<String>,
     pub(crate) inbound_priority: Option<u8>,
     pub(crate) ring_timeout: Option<Dur>,
+    pub(crate) tls_name: Option<String>,
+    pub(crate) tls_verify: Option<bool>,
 }

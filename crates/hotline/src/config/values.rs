@@ -376,44 +376,56 @@ fn host_port(hostport: &str, what: &str) -> Result<(Host, Option<u16>), String> 
 }
 
 /// How a SIP URI may be written, for error messages.
-const SIP_FORM: &str = "write e.g. \"sip:12333@10.0.0.5\" or \"sip:12333@10.0.0.5:5060\"";
+const SIP_FORM: &str = "write e.g. \"sip:12333@10.0.0.5\", \"sip:12333@10.0.0.5:5060\" or, over \
+                        TLS, \"sips:12333@10.0.0.5:5061\"";
 
 /// The port a SIP URI without one means (RFC 3261 §19.1.2).
 pub(crate) const SIP_PORT: u16 = 5060;
 
-/// A checked `sip:` URI: `sip:[user@]host[:port][;params][?headers]`.
+/// The port a `sips:` or `;transport=tls` URI without one means (RFC 3261 §19.1.2).
+pub(crate) const SIPS_PORT: u16 = 5061;
+
+/// A checked SIP URI: `sip:` or `sips:`, `[user@]host[:port][;params][?headers]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct SipUri {
     pub(crate) host: Host,
     pub(crate) port: Option<u16>,
+    /// Dialled over TLS: `sips:`, or `;transport=tls`.
+    pub(crate) tls: bool,
 }
 
 impl SipUri {
-    /// The address of the host, when it is an IP (port [`SIP_PORT`] unless given); an
-    /// IPv4-mapped IPv6 address as its IPv4 address.
+    /// The address of the host, when it is an IP (port [`SIP_PORT`], or [`SIPS_PORT`] over
+    /// TLS, unless given); an IPv4-mapped IPv6 address as its IPv4 address.
     pub(crate) fn addr(&self) -> Option<SocketAddr> {
+        let default = if self.tls { SIPS_PORT } else { SIP_PORT };
         match &self.host {
             Host::Ip(ip) => Some(SocketAddr::new(
                 ip.to_canonical(),
-                self.port.unwrap_or(SIP_PORT),
+                self.port.unwrap_or(default),
             )),
             Host::Name(_) => None,
         }
     }
 }
 
-/// Parses a `sip:` URI (the scheme in any case), checking that it has a host and, if given,
-/// a port 1..65535.
+/// Parses a `sip:` or `sips:` URI (the scheme in any case), checking that it has a host and,
+/// if given, a port 1..65535 and a transport we speak (`udp`, `tcp`, `tls`).
 pub(crate) fn parse_sip_uri(text: &str) -> Result<SipUri, String> {
-    let scheme = text.get(..4).map(str::to_ascii_lowercase);
-    let Some(rest) = text.get(4..).filter(|_| scheme.as_deref() == Some("sip:")) else {
-        let lower = text.to_ascii_lowercase();
-        let why = if lower.starts_with("sips:") || lower.starts_with("tel:") {
-            " (sips: and tel: are not dialled; name the trunk that takes the number)"
+    let lower = text.to_ascii_lowercase();
+    let (sips, rest) = if lower.starts_with("sips:") {
+        (true, &text[5..])
+    } else if lower.starts_with("sip:") {
+        (false, &text[4..])
+    } else {
+        let why = if lower.starts_with("tel:") {
+            " (tel: is not dialled; name the trunk that takes the number)"
         } else {
             ""
         };
-        return Err(format!("{text:?} is not a sip: URI{why}; {SIP_FORM}"));
+        return Err(format!(
+            "{text:?} is not a sip: or sips: URI{why}; {SIP_FORM}"
+        ));
     };
     let what = format!("SIP URI {text:?}");
     if rest.chars().any(char::is_whitespace) {
@@ -427,7 +439,23 @@ pub(crate) fn parse_sip_uri(text: &str) -> Result<SipUri, String> {
     let end = hostpart.find([';', '?']).unwrap_or(hostpart.len());
     let (host, port) =
         host_port(&hostpart[..end], &what).map_err(|e| format!("{e}; {SIP_FORM}"))?;
-    Ok(SipUri { host, port })
+    let params = hostpart[end..].split('?').next().unwrap_or_default();
+    let transport = params.split(';').find_map(|p| {
+        let (name, value) = p.split_once('=')?;
+        name.eq_ignore_ascii_case("transport")
+            .then(|| value.to_ascii_lowercase())
+    });
+    let tls = match transport.as_deref() {
+        _ if sips => true,
+        None | Some("udp" | "tcp") => false,
+        Some("tls") => true,
+        Some(other) => {
+            return Err(format!(
+                "{what} names transport {other:?}; the platform speaks udp, tcp and tls"
+            ))
+        }
+    };
+    Ok(SipUri { host, port, tls })
 }
 
 /// Checks an `http://` URL (the ticket push): a host, a port 1..65535 if given; `https://`
@@ -550,13 +578,26 @@ mod tests {
             sa("10.0.0.5:5070")
         );
         assert_eq!(addr("sip:10.0.0.5:5070"), sa("10.0.0.5:5070"));
+        // Over TLS: 5061 unless given.
+        assert_eq!(addr("sips:12333@10.0.0.5"), sa("10.0.0.5:5061"));
+        assert_eq!(addr("SIPS:12333@10.0.0.5:5071"), sa("10.0.0.5:5071"));
+        assert_eq!(
+            addr("sip:12333@10.0.0.5;transport=TLS"),
+            sa("10.0.0.5:5061")
+        );
+        assert!(parse_sip_uri("sips:12333@10.0.0.5").unwrap().tls);
+        assert!(
+            !parse_sip_uri("sip:12333@10.0.0.5;transport=tcp")
+                .unwrap()
+                .tls
+        );
         assert_eq!(addr("sip:12333@sbc.example.org:5070"), None);
         assert_eq!(
             parse_sip_uri("sip:12333@SBC.example.org").unwrap().host,
             Host::Name("sbc.example.org".into())
         );
         for (bad, part) in [
-            ("http://x", "is not a sip: URI"),
+            ("http://x", "is not a sip: or sips: URI"),
             ("sip:", "has no host"),
             ("sip:12333@", "has no host"),
             ("sip:12333@:5060", "has no host"),
@@ -569,8 +610,8 @@ mod tests {
             ("sip:12333@2001:db8::1", "no valid host"),
             ("sip:12333@bad_host", "no valid host"),
             ("sip:12333 @10.0.0.5", "white space"),
-            ("sips:12333@10.0.0.5", "sips: and tel:"),
-            ("tel:12333", "sips: and tel:"),
+            ("sip:12333@10.0.0.5;transport=sctp", "transport \"sctp\""),
+            ("tel:12333", "tel: is not dialled"),
         ] {
             let e = parse_sip_uri(bad).unwrap_err();
             assert!(e.contains(part), "{bad}: {e}");

@@ -204,6 +204,18 @@ impl Core for Driver {
         self.hold(now);
     }
 
+    fn handle_transport_failure(
+        &mut self,
+        now: Instant,
+        peer: Peer,
+        why: sip_gateway::TransportFailure,
+    ) {
+        self.last_now = Some(now);
+        self.engine.handle_transport_failure(now, peer, why);
+        self.flush();
+        self.hold(now);
+    }
+
     fn note_receive_delay(&mut self, delay: Duration) {
         self.engine.note_receive_delay(delay);
     }

@@ -388,6 +388,18 @@ impl Engine {
         self.pump(now);
     }
 
+    /// The shell could not reach `peer`, or a TLS handshake with it failed: what the gateway
+    /// was waiting for from it fails now (e.g. a transfer, as unreachable).
+    pub fn handle_transport_failure(
+        &mut self,
+        now: Instant,
+        peer: Peer,
+        why: sip_gateway::TransportFailure,
+    ) {
+        self.gw.handle_transport_failure(now, peer, why);
+        self.pump(now);
+    }
+
     /// Fire the gateway's and the distributor's timers due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.gw.poll_timeout().is_some_and(|t| t <= now) {

@@ -381,6 +381,8 @@ impl Engine {
             calls_started: g.calls_started,
             active_calls: self.gw.active_calls() as u64,
             active_transactions: self.gw.active_transactions() as u64,
+            tls_handshake_failures_in: g.tls_handshake_failures_in,
+            tls_handshake_failures_out: g.tls_handshake_failures_out,
         });
         let guard = self.gw.guard();
         m.set_protection(guard.stats(), guard.blocked_sources(now));

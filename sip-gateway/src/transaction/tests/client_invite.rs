@@ -43,6 +43,22 @@ fn tcp_sends_once_and_timer_b_times_out() {
 }
 
 #[test]
+fn a_transport_error_terminates_at_once_and_only_before_a_final() {
+    let mut d = invite(true);
+    d.run_until(ms(300));
+    let (_, out) = d.input(|m, _| m.on_transport_error());
+    assert_eq!(out, [Action::TransportError, Action::Terminated]);
+    assert_eq!(d.m.poll_timeout(), None);
+
+    // After a 2xx the transport's news is too late to matter.
+    let mut d = invite(true);
+    let _ = d.input(|m, now| m.on_response(now, 200, || unreachable!()));
+    let (_, out) = d.input(|m, _| m.on_transport_error());
+    assert!(out.is_empty());
+    assert_eq!(d.m.state(), ClientInviteState::Accepted);
+}
+
+#[test]
 fn provisional_stops_timer_a_and_b() {
     let mut d = invite(false);
     d.run_until(ms(1_600));

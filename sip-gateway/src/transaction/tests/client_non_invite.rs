@@ -27,6 +27,14 @@ fn udp_timer_e_doubles_up_to_t2_then_timer_f_times_out() {
 }
 
 #[test]
+fn a_transport_error_terminates_at_once() {
+    let mut d = request(true);
+    let (_, out) = d.input(|m, _| m.on_transport_error());
+    assert_eq!(out, [Action::TransportError, Action::Terminated]);
+    assert_eq!(d.m.state(), ClientNonInviteState::Terminated);
+}
+
+#[test]
 fn tcp_sends_once_and_timer_f_times_out() {
     let mut d = request(true);
     d.run();
