@@ -233,7 +233,7 @@ pub(super) async fn guard(State(g): State<Guard>, mut req: Request, next: Next) 
         Decision::IfOwnCall { seat, call } => match g.seat_call(&seat).await {
             Ok(Some(current)) if current.to_string() == call => None,
             Ok(_) => Some(format!(
-                "seat {seat} may only transfer the call it is talking on, not call {call}"
+                "seat {seat} may only transfer the call it is on, not call {call}"
             )),
             Err(e) => {
                 ledger
