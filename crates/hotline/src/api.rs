@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::audit::{AuditEntry, AuditQuery, AuditRow};
+use crate::privacy::CallerNumber;
 use crate::record::UnixMs;
 
 /// Where a command's answer goes.
@@ -119,6 +121,17 @@ pub enum Command {
         /// Whether surge is open afterwards.
         reply: Reply<Result<SurgeView, ApiError>>,
     },
+    /// Append an entry to the audit ledger (written to storage in order with every other
+    /// record; no reply: the request it records is answered without waiting for the disk).
+    Audit(AuditEntry),
+    /// Read the audit ledger (`GET /api/v1/audit`). Answered like `Stats`, once every record
+    /// written before it (every audit entry sent before) is committed.
+    ReadAudit {
+        /// Which rows.
+        query: AuditQuery,
+        /// The rows, or why not (503 when the database cannot be read).
+        reply: Reply<Result<Vec<AuditRow>, ApiError>>,
+    },
 }
 
 /// A cheap, cloneable handle for sending [`Command`]s.
@@ -142,6 +155,14 @@ impl EngineHandle {
             .await
             .map_err(|_| ApiError::unavailable())?;
         rx.await.map_err(|_| ApiError::unavailable())
+    }
+
+    /// Send a command that has no reply. `Err` (503) when the engine has stopped.
+    pub async fn tell(&self, command: Command) -> Result<(), ApiError> {
+        self.tx
+            .send(command)
+            .await
+            .map_err(|_| ApiError::unavailable())
     }
 }
 
@@ -271,6 +292,8 @@ pub struct CallView {
     pub id: u64,
     /// The dialed line.
     pub line: String,
+    /// The caller's number, masked (`138****1234`) unless the HTTP layer revealed it.
+    pub caller: CallerNumber,
     /// "waiting", "ringing", "talking".
     pub state: String,
     /// Queue name while queued.

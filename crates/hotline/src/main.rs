@@ -73,7 +73,8 @@ struct Serve {
     /// Directory of the call-record database (hotline.db, SQLite WAL); created if missing.
     #[arg(long, default_value = "hotline-data")]
     data: PathBuf,
-    /// Secrets file with seat credentials ([seats] <id> = "<password>").
+    /// Secrets file with seat credentials ([seats] <id> = "<password>") and API tokens
+    /// ([tokens.<name>] token, role, seat); without tokens the API answers loopback only.
     #[arg(long, env = "HOTLINE_SECRETS")]
     secrets: Option<PathBuf>,
     /// Seconds a seat rings on an internal call (a seat's own number dialled); calls from a
@@ -143,10 +144,25 @@ fn serve(args: Serve) -> Result<(), String> {
         Some(path) => config::load(path).map_err(|e| e.to_string())?,
         None => config::zhengzhou(),
     };
-    let credentials = match &args.secrets {
-        Some(path) => Some(secrets::load(path)?),
-        None => None,
+    let (credentials, tokens) = match &args.secrets {
+        Some(path) => {
+            let seats: std::collections::HashSet<String> =
+                plan.acd.seats.iter().map(|s| s.id.0.to_string()).collect();
+            let loaded = secrets::load(path, |id| seats.contains(id))?;
+            (Some(loaded.credentials), loaded.tokens)
+        }
+        None => (None, Vec::new()),
     };
+    // The API mirrors SIP: without tokens it answers loopback clients only (as admin), and
+    // says so; it does not refuse to start, since the loopback clients still need it.
+    let access = http::access::Access::with_tokens(tokens);
+    if access.is_loopback_only() && !args.http.ip().is_loopback() {
+        tracing::warn!(
+            http = %args.http,
+            "no API tokens in the secrets file: the HTTP API answers loopback clients only \
+             (others get 403); add [tokens] to the secrets file to open it"
+        );
+    }
     for addr in std::iter::once(args.sip).chain(args.sip_tls) {
         if credentials.is_none() && !addr.ip().is_loopback() {
             return Err(format!(
@@ -281,7 +297,18 @@ fn serve(args: Serve) -> Result<(), String> {
             ring_timeout,
         )?
         .with_audio(&plan);
-        let router = http::router(EngineHandle::new(commands_tx.clone()), metrics);
+        let api_tokens = (!access.is_loopback_only()).then(|| {
+            http::access::Role::ALL
+                .iter()
+                .filter_map(|&r| {
+                    let n = access.count(r);
+                    (n > 0).then(|| format!("{n} {}", r.as_str()))
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        });
+        let router =
+            http::router_with_access(EngineHandle::new(commands_tx.clone()), metrics, access);
         let (stop_http_tx, stop_http) = tokio::sync::oneshot::channel::<()>();
         let http_task = tokio::spawn(http::serve(http, router, async {
             let _ = stop_http.await;
@@ -295,6 +322,7 @@ fn serve(args: Serve) -> Result<(), String> {
             interrupted: recovery.interrupted_calls,
             credentials: credential_count,
             algorithms: &args.digest_algorithms,
+            api_tokens,
         });
         // Ctrl-C or SIGTERM (systemd, docker stop): stop taking SIP, then flush the records.
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -414,6 +442,8 @@ struct Banner<'a> {
     interrupted: u64,
     credentials: Option<usize>,
     algorithms: &'a [DigestAlgorithm],
+    /// Tokens by role ("1 admin, 2 seat"), or `None`: no tokens, loopback only.
+    api_tokens: Option<String>,
 }
 
 fn print_banner(b: &Banner<'_>) {
@@ -474,6 +504,15 @@ fn print_banner(b: &Banner<'_>) {
         None => println!(
             "  registrar  no secrets file: only loopback sources may register, without authentication"
         ),
+    }
+    match &b.api_tokens {
+        Some(roles) => println!(
+            "  API auth   bearer tokens from the secrets file ({roles}); failures rate-limited, \
+             writes audited"
+        ),
+        None => {
+            println!("  API auth   no API tokens: the API answers loopback clients only, as admin")
+        }
     }
     println!("  ready");
 }

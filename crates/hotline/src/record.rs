@@ -143,6 +143,9 @@ pub enum Record {
         /// Who asked: "api", "phone" (feature code), "registration", "distributor".
         source: String,
     },
+    /// An entry of the audit ledger (table `audit`): an API write, a refusal or an unmasked
+    /// view. Written by the HTTP layer through the engine task.
+    Audit(crate::audit::AuditEntry),
 }
 
 /// Queue events (column `queue_events.kind`, lower-case names as written here).

@@ -34,6 +34,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
+use crate::privacy::CallerNumber;
+
 /// How long one attempt may take: connect, send the ticket, get the response head (and the first
 /// bytes of an error body).
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -57,8 +59,9 @@ pub struct Ticket {
     pub line: String,
     /// Topic (`X-Hotline-Topic`), if any.
     pub topic: Option<String>,
-    /// The caller's number.
-    pub caller: String,
+    /// The caller's number: in full in the pushed JSON (the receiving platform takes the
+    /// case on), masked in `Debug`.
+    pub caller: CallerNumber,
     /// The seat that transferred.
     pub seat: Option<u32>,
     /// When the transfer started, Unix ms.
@@ -513,7 +516,7 @@ mod tests {
             target: target.to_owned(),
             line: "12345".to_owned(),
             topic: None,
-            caller: "13800000000".to_owned(),
+            caller: CallerNumber::new("13800000000".to_owned()).revealed(),
             seat: Some(7),
             at: 1_700_000_000_000,
         }

@@ -8,9 +8,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use hotline::audit::{AuditAction, AuditEntry, AuditQuery, AuditRow};
 use hotline::record::{CallOutcome, QueueEventKind, Record};
 use hotline::store::{
-    open_read_only, totals, Counts, Recovery, Store, StoreOptions, StoreStatus, DB_FILE,
+    open_read_only, read_audit, totals, Counts, Recovery, Store, StoreOptions, StoreStatus, DB_FILE,
 };
 use rusqlite::types::Value;
 use rusqlite::Connection;
@@ -716,6 +717,125 @@ async fn wait_committed_resolves_after_the_commit_is_visible_to_readers() {
     // The status outlives the store and still answers.
     assert_eq!(status.committed(), 20);
     committed_within(&status, 20).await;
+}
+
+fn audit(at: i64, actor: &str, action: AuditAction, status: u16) -> Record {
+    Record::Audit(AuditEntry {
+        at_ms: at,
+        actor: actor.into(),
+        role: (actor != "-").then(|| "supervisor".into()),
+        source: "10.0.0.5:40000".into(),
+        method: "POST".into(),
+        path: "/api/v1/pools/surge".into(),
+        status,
+        action,
+        detail: Some(r#"{"open":true}"#.into()),
+    })
+}
+
+#[tokio::test]
+async fn the_audit_ledger_is_appended_read_back_and_never_changed() {
+    let dir = TestDir::new("audit");
+    let (mut store, _) = Store::open(dir.path(), T0).unwrap();
+    store.write(audit(T0, "-", AuditAction::Unauthenticated, 401));
+    store.write(audit(T0 + 1, "duty-1", AuditAction::Write, 200));
+    let seq = store.write(audit(T0 + 2, "duty-2", AuditAction::Forbidden, 403));
+    committed_within(&store.status(), seq).await;
+    let db = dir.path().join(DB_FILE);
+    let q = |since, after, actor: Option<&str>, limit| AuditQuery {
+        since,
+        after,
+        actor: actor.map(Into::into),
+        limit,
+    };
+    let all = read_audit(&db, &q(None, None, None, 100)).unwrap();
+    assert_eq!(all.len(), 3);
+    assert_eq!(
+        (all[0].id, all[0].actor.as_str(), all[0].role.as_deref()),
+        (1, "-", None)
+    );
+    assert_eq!(
+        (all[1].status, all[1].action.as_str(), all[1].path.as_str()),
+        (200, "write", "/api/v1/pools/surge")
+    );
+    assert_eq!(all[1].detail.as_deref(), Some(r#"{"open":true}"#));
+    assert_eq!(all[2].source, "10.0.0.5:40000");
+    let ids = |rows: Vec<AuditRow>| rows.iter().map(|r| r.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(read_audit(&db, &q(Some(T0 + 1), None, None, 100)).unwrap()),
+        [2, 3]
+    );
+    assert_eq!(
+        ids(read_audit(&db, &q(None, Some(2), None, 100)).unwrap()),
+        [3]
+    );
+    assert_eq!(
+        ids(read_audit(&db, &q(None, None, Some("duty-1"), 100)).unwrap()),
+        [2]
+    );
+    assert_eq!(
+        ids(read_audit(&db, &q(None, None, None, 2)).unwrap()),
+        [1, 2]
+    );
+
+    // Append-only, whoever connects: the triggers refuse changes and removals.
+    let conn = Connection::open(&db).unwrap();
+    conn.busy_timeout(Duration::from_secs(5)).unwrap();
+    for sql in [
+        "UPDATE audit SET status = 200 WHERE id = 1",
+        "DELETE FROM audit WHERE id = 3",
+        "DELETE FROM audit",
+    ] {
+        let err = conn.execute(sql, []).unwrap_err().to_string();
+        assert!(
+            err.contains("the audit ledger is append-only"),
+            "{sql}: {err}"
+        );
+    }
+    drop(conn);
+    store.close(CLOSE).unwrap();
+    assert_eq!(read_audit(&db, &q(None, None, None, 100)).unwrap(), all);
+}
+
+#[tokio::test]
+async fn a_schema_3_database_gains_the_ledger_and_keeps_its_calls() {
+    let dir = TestDir::new("v3");
+    let (mut store, _) = Store::open(dir.path(), T0).unwrap();
+    let seq = store.write(Record::CallStarted {
+        call: 5,
+        at: T0,
+        line: "12345".into(),
+        caller: "13800000000".into(),
+    });
+    committed_within(&store.status(), seq).await;
+    store.close(CLOSE).unwrap();
+    // Back to what a schema-3 build left behind.
+    let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+    conn.execute_batch(
+        "DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete; DROP TABLE audit;
+         PRAGMA user_version = 3;",
+    )
+    .unwrap();
+    drop(conn);
+
+    let (mut store, recovery) = Store::open(dir.path(), T0 + 10).unwrap();
+    assert_eq!(recovery.max_call_id, 5);
+    let seq = store.write(audit(T0 + 11, "root", AuditAction::Write, 200));
+    committed_within(&store.status(), seq).await;
+    store.close(CLOSE).unwrap();
+    let conn = open_read_only(dir.path()).unwrap();
+    let version: i32 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 4);
+    assert_eq!(
+        rows(&conn, "SELECT id, actor FROM audit"),
+        vec![vec![int(1), text("root")]]
+    );
+    assert_eq!(
+        rows(&conn, "SELECT id, caller FROM calls"),
+        vec![vec![int(5), text("13800000000")]]
+    );
 }
 
 #[test]

@@ -9,6 +9,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::Router;
+use hotline::privacy::CallerNumber;
 use hotline::ticket::{PushOutcome, RetryPolicy, Ticket, TicketPusher};
 use tokio::sync::mpsc;
 
@@ -78,7 +79,7 @@ fn ticket() -> Ticket {
         target: "renshe".to_owned(),
         line: "12345".to_owned(),
         topic: Some("社保".to_owned()),
-        caller: "13800000000".to_owned(),
+        caller: CallerNumber::new("13800000000".to_owned()).revealed(),
         seat: Some(8001),
         at: 1_700_000_000_123,
     }

@@ -21,8 +21,10 @@ use media::plane::MediaPlane;
 
 use super::audio::MediaCommand;
 use super::Engine;
-use crate::api::{ApiError, Command, SurgeView};
-use crate::store::{Store, StoreStatus};
+use crate::api::{ApiError, Command, Reply, SurgeView};
+use crate::audit::{AuditQuery, AuditRow};
+use crate::record::Record;
+use crate::store::{read_audit, Store, StoreStatus};
 use crate::ticket::TicketPusher;
 
 /// How long a reply waits for the store before it is dropped.
@@ -185,6 +187,38 @@ impl Driver {
     }
 }
 
+impl Driver {
+    /// Read the ledger once everything written so far is committed, on a blocking thread
+    /// with a read-only connection of its own (the writer thread is never asked to read).
+    fn read_audit(&self, query: AuditQuery, reply: Reply<Result<Vec<AuditRow>, ApiError>>) {
+        let status = self.status.clone();
+        let seq = self.written;
+        tokio::spawn(async move {
+            if tokio::time::timeout(COMMIT_WAIT, status.wait_committed(seq))
+                .await
+                .is_err()
+            {
+                return;
+            }
+            let db = status.path().to_path_buf();
+            let read = tokio::task::spawn_blocking(move || read_audit(&db, &query)).await;
+            let answer = match read {
+                Ok(Ok(rows)) => Ok(rows),
+                Ok(Err(e)) => {
+                    tracing::error!(path = %status.path().display(), error = %e, "cannot read the audit ledger");
+                    Err(ApiError {
+                        status: 503,
+                        code: "storage_unavailable",
+                        message: format!("the audit ledger cannot be read: {e}"),
+                    })
+                }
+                Err(_) => Err(ApiError::unavailable()),
+            };
+            let _ = reply.send(answer);
+        });
+    }
+}
+
 impl Core for Driver {
     type Command = Command;
 
@@ -328,6 +362,10 @@ impl Core for Driver {
                 let open = self.engine.set_surge(now, open);
                 let _ = reply.send(Ok(SurgeView { open }));
             }
+            Command::Audit(entry) => {
+                self.written = self.store.write(Record::Audit(entry));
+            }
+            Command::ReadAudit { query, reply } => self.read_audit(query, reply),
         }
         self.flush();
         self.last_now = Some(now);

@@ -35,6 +35,7 @@ use sip_gateway::Peer;
 use crate::api::{ApiError, SeatStateRequest};
 use crate::config::Plan;
 use crate::metrics::{LineMetrics, Metrics};
+use crate::privacy::CallerNumber;
 use crate::record::{CallOutcome, QueueEventKind, Record, UnixMs};
 pub use router::PlatformRouter;
 
@@ -124,8 +125,8 @@ struct CallRec {
     seat_done: Option<Instant>,
     /// The seat's last keys, for in-call feature codes.
     keys: String,
-    /// The caller's number.
-    caller: String,
+    /// The caller's number (masked in `Debug`).
+    caller: CallerNumber,
     /// A call another platform transferred to us: its target entry and context.
     origin: Option<transfer::Origin>,
     /// Ended because a leg sent no RTP.
@@ -638,7 +639,9 @@ impl Engine {
         let id = self.next_id;
         self.next_id += 1;
         let at = self.clock.ms(now);
-        let caller_number = caller.clone();
+        let caller_number = CallerNumber::new(caller.clone());
+        // Masked: the log keeps what an operator needs to match a complaint to a call.
+        tracing::debug!(call = id, line = %dialed, caller = %caller_number, "call started");
         self.record(Record::CallStarted {
             call: id,
             at,

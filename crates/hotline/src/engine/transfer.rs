@@ -932,7 +932,8 @@ impl Engine {
             target: t.target.key.clone(),
             line: rec.line.clone(),
             topic: rec.topic.clone(),
-            caller: rec.caller.clone(),
+            // The target takes the case on: it gets the number in full.
+            caller: rec.caller.clone().revealed(),
             seat: rec.answered_by.map(|s| s.0),
             at: self.clock.ms(t.started),
         };

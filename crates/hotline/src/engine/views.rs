@@ -159,6 +159,7 @@ impl Engine {
                     CallView {
                         id: c.id,
                         line: c.line.clone(),
+                        caller: c.caller.clone(),
                         state: state.to_owned(),
                         queue: c.queue.map(|q| self.queue_name(Some(q))),
                         topic: c.topic.clone(),

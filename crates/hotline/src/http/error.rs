@@ -2,7 +2,7 @@
 //! plain-text ones.
 
 use axum::extract::rejection::{JsonRejection, PathRejection};
-use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -80,11 +80,9 @@ pub(super) fn json_rejection(rejection: &JsonRejection) -> ApiError {
         ),
         JsonRejection::JsonSyntaxError(e) => (400, "malformed_json", e.body_text()),
         JsonRejection::JsonDataError(e) => (422, "invalid_body", e.body_text()),
-        JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => (
-            413,
-            "body_too_large",
-            format!("the request body exceeds the limit of {BODY_LIMIT} bytes"),
-        ),
+        JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return body_too_large()
+        }
         JsonRejection::BytesRejection(e) => (400, "unreadable_body", e.body_text()),
         other => (other.status().as_u16(), "invalid_body", other.body_text()),
     };
@@ -92,6 +90,39 @@ pub(super) fn json_rejection(rejection: &JsonRejection) -> ApiError {
         status,
         code,
         message,
+    }
+}
+
+/// 413 `body_too_large`: a body over [`BODY_LIMIT`], whether the JSON extractor or the audit
+/// layer (which reads write bodies first) found it.
+pub(super) fn body_too_large() -> ApiError {
+    ApiError {
+        status: 413,
+        code: "body_too_large",
+        message: format!("the request body exceeds the limit of {BODY_LIMIT} bytes"),
+    }
+}
+
+/// The query string as `T`; anything else is 400 `invalid_query` naming the problem (an
+/// unknown parameter, a value of the wrong type).
+#[derive(Debug)]
+pub(super) struct QueryParams<T>(pub(super) T);
+
+impl<S, T> FromRequestParts<S> for QueryParams<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(value)) => Ok(Self(value)),
+            Err(rejection) => Err(ApiError::bad_request(
+                "invalid_query",
+                rejection.body_text(),
+            )),
+        }
     }
 }
 

@@ -6,6 +6,10 @@
 //! method, unreadable body), is answered with the same JSON error body
 //! `{"error": {"code": "...", "message": "..."}}` and the status of its [`ApiError`].
 //!
+//! One layer guards every route (`auth.rs`): bearer tokens and the role table of
+//! [`access`], failed attempts limited per address, writes and refusals in the audit ledger.
+//! [`serve`] provides the client's address the layer needs.
+//!
 //! ```no_run
 //! # async fn f(engine: hotline::api::EngineHandle) -> std::io::Result<()> {
 //! use std::sync::Arc;
@@ -16,12 +20,20 @@
 //! # }
 //! ```
 
+pub mod access;
+mod audit;
+mod auth;
+mod calls;
 mod error;
+pub mod limiter;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_auth;
 mod wallboard;
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,7 +41,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{middleware, Json, Router};
 use serde::{Deserialize, Serialize};
 
 use crate::api::{
@@ -38,6 +50,8 @@ use crate::api::{
     WithdrawRequest,
 };
 use crate::metrics::{self, Metrics};
+use access::Access;
+use auth::Guard;
 use error::{CallPath, JsonBody, SeatId};
 
 /// The largest request body accepted (64 KiB); larger bodies are answered 413.
@@ -55,19 +69,31 @@ struct AppState {
     timeout: Duration,
 }
 
-/// The routes of docs/api.md over `engine`; `GET /metrics` renders `metrics` after asking the
-/// engine to refresh its gauges.
+/// The routes of docs/api.md over `engine`, answering loopback clients only (as admin): no
+/// tokens are configured. `GET /metrics` renders `metrics` after asking the engine to refresh
+/// its gauges.
 pub fn router(engine: EngineHandle, metrics: Arc<Metrics>) -> Router {
-    router_with_timeout(engine, metrics, ENGINE_TIMEOUT)
+    router_with_access(engine, metrics, Access::loopback_only())
 }
 
+/// [`router`] guarded by `access`: with tokens, every guarded request needs one.
+pub fn router_with_access(engine: EngineHandle, metrics: Arc<Metrics>, access: Access) -> Router {
+    build(engine, metrics, access, ENGINE_TIMEOUT)
+}
+
+#[cfg(test)]
 fn router_with_timeout(engine: EngineHandle, metrics: Arc<Metrics>, timeout: Duration) -> Router {
+    build(engine, metrics, Access::loopback_only(), timeout)
+}
+
+fn build(engine: EngineHandle, metrics: Arc<Metrics>, access: Access, timeout: Duration) -> Router {
+    let guard = Guard::new(access, engine.clone(), timeout);
     Router::new()
         .route("/api/v1/seats", get(list_seats))
         .route("/api/v1/seats/{id}", get(get_seat))
         .route("/api/v1/seats/{id}/state", post(set_seat_state))
         .route("/api/v1/seats/{id}/pools", post(assign_seat))
-        .route("/api/v1/calls", get(list_calls))
+        .route("/api/v1/calls", get(calls::list_calls))
         .route("/api/v1/calls/{id}/transfer", post(start_transfer))
         .route(
             "/api/v1/calls/{id}/transfer/complete",
@@ -78,12 +104,14 @@ fn router_with_timeout(engine: EngineHandle, metrics: Arc<Metrics>, timeout: Dur
         .route("/api/v1/queues", get(list_queues))
         .route("/api/v1/stats", get(stats))
         .route("/api/v1/pools/surge", post(surge))
+        .route("/api/v1/audit", get(audit::read_audit))
         .route("/metrics", get(prometheus))
         .route("/healthz", get(healthz))
         .merge(wallboard::routes(engine.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(guard, auth::guard))
         .with_state(AppState {
             engine,
             metrics,
@@ -92,7 +120,9 @@ fn router_with_timeout(engine: EngineHandle, metrics: Arc<Metrics>, timeout: Dur
 }
 
 /// Serve `router` on `listener` (HTTP/1.1) until `shutdown` completes, then stop accepting and
-/// let requests in flight finish.
+/// let requests in flight finish. Each request carries the client's address
+/// (`ConnectInfo<SocketAddr>`), which the guard layer needs: a request without one is
+/// treated as coming from elsewhere, never as loopback.
 ///
 /// # Errors
 ///
@@ -104,9 +134,12 @@ pub async fn serve(
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 impl AppState {
@@ -136,7 +169,7 @@ struct Seats {
 
 /// `GET /api/v1/calls`.
 #[derive(Debug, Serialize)]
-struct Calls {
+pub(super) struct Calls {
     calls: Vec<CallView>,
 }
 
@@ -205,11 +238,6 @@ async fn withdraw(
         s.ask(|reply| Command::Withdraw { call, seat, reply })
             .await??,
     ))
-}
-
-async fn list_calls(State(s): State<AppState>) -> Result<Json<Calls>, ApiError> {
-    let calls = s.ask(|reply| Command::ListCalls { reply }).await?;
-    Ok(Json(Calls { calls }))
 }
 
 async fn start_transfer(

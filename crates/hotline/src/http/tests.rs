@@ -4,10 +4,12 @@
 //! tested with the engine.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{to_bytes, Body};
+use axum::extract::connect_info::MockConnectInfo;
 use axum::http::{header, HeaderMap, Request, StatusCode};
 use axum::Router;
 use serde_json::{json, Value};
@@ -21,6 +23,7 @@ use crate::api::{
     StatsView, SurgeView, TotalsView,
 };
 use crate::metrics::Metrics;
+use crate::privacy::CallerNumber;
 
 fn seat(id: &str, state: &str, reason: Option<String>) -> SeatView {
     SeatView {
@@ -135,6 +138,7 @@ fn answer(cmd: Command, metrics: &Metrics) {
             let _ = reply.send(vec![CallView {
                 id: 7,
                 line: "12349".into(),
+                caller: CallerNumber::new("13812341234".into()),
                 state: "waiting".into(),
                 queue: Some("12345".into()),
                 topic: Some("民政".into()),
@@ -172,6 +176,11 @@ fn answer(cmd: Command, metrics: &Metrics) {
         Command::Surge { open, reply } => {
             let _ = reply.send(Ok(SurgeView { open }));
         }
+        // The ledger is tested in tests_auth.rs.
+        Command::Audit(_) => {}
+        Command::ReadAudit { reply, .. } => {
+            let _ = reply.send(Ok(Vec::new()));
+        }
     }
 }
 
@@ -185,10 +194,16 @@ fn fake_engine(metrics: Arc<Metrics>) -> EngineHandle {
     EngineHandle::new(tx)
 }
 
+/// `router` as a loopback client sees it (no tokens: loopback clients are admin). Without a
+/// socket, `oneshot` requests carry no address; this gives them one.
+fn on_loopback(router: Router) -> Router {
+    router.layer(MockConnectInfo(SocketAddr::from(([127, 0, 0, 1], 50_000))))
+}
+
 fn app() -> (Router, Arc<Metrics>) {
     let metrics = Arc::new(Metrics::new());
     (
-        router(fake_engine(metrics.clone()), metrics.clone()),
+        on_loopback(router(fake_engine(metrics.clone()), metrics.clone())),
         metrics,
     )
 }
@@ -328,8 +343,9 @@ async fn calls_queues_stats_and_surge() {
     assert_eq!(a.status, StatusCode::OK);
     assert_eq!(
         a.json(),
-        json!({"calls": [{"id": 7, "line": "12349", "state": "waiting", "queue": "12345",
-                          "topic": "民政", "seat": null, "waited_ms": 3200, "origin": null}]})
+        json!({"calls": [{"id": 7, "line": "12349", "caller": "138****1234", "state": "waiting",
+                          "queue": "12345", "topic": "民政", "seat": null, "waited_ms": 3200,
+                          "origin": null}]})
     );
 
     let a = get(&app, "/api/v1/queues").await;
@@ -489,7 +505,7 @@ async fn a_stopped_engine_is_503_on_every_engine_route() {
     let metrics = Arc::new(Metrics::new());
     let (tx, rx) = mpsc::channel(1);
     drop(rx);
-    let app = router(EngineHandle::new(tx), metrics);
+    let app = on_loopback(router(EngineHandle::new(tx), metrics));
     for path in [
         "/api/v1/seats",
         "/api/v1/seats/1001",
@@ -521,7 +537,7 @@ async fn an_engine_that_drops_or_sits_on_the_command_is_503() {
     // Drops every command unanswered (e.g. stopping while the command was queued).
     let (tx, mut rx) = mpsc::channel::<Command>(8);
     tokio::spawn(async move { while rx.recv().await.is_some() {} });
-    let app = router(EngineHandle::new(tx), metrics.clone());
+    let app = on_loopback(router(EngineHandle::new(tx), metrics.clone()));
     get(&app, "/api/v1/stats")
         .await
         .error(503, "engine_unavailable");
@@ -534,7 +550,11 @@ async fn an_engine_that_drops_or_sits_on_the_command_is_503() {
             held.push(cmd);
         }
     });
-    let app = router_with_timeout(EngineHandle::new(tx), metrics, Duration::from_millis(50));
+    let app = on_loopback(router_with_timeout(
+        EngineHandle::new(tx),
+        metrics,
+        Duration::from_millis(50),
+    ));
     let msg = get(&app, "/metrics").await.error(503, "engine_timeout");
     assert!(msg.contains("50 ms"), "{msg}");
 }

@@ -40,10 +40,12 @@ use tokio::sync::watch;
 
 use crate::record::Record;
 
+mod audit;
 mod schema;
 mod totals;
 mod writer;
 
+pub use audit::{read_audit, select as select_audit};
 pub use schema::SCHEMA_VERSION;
 pub use totals::{totals, Counts, Totals};
 

@@ -8,7 +8,7 @@ use rusqlite::{params, Connection, DatabaseName, OpenFlags, TransactionBehavior}
 use super::{Cause, Recovery, StoreError};
 
 /// The schema version this build writes (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i32 = 3;
+pub const SCHEMA_VERSION: i32 = 4;
 
 /// `PRAGMA application_id` of a hotline database ("HL12" in ASCII), so a foreign SQLite file is
 /// refused instead of written into.
@@ -90,6 +90,27 @@ const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [
         attempts    INTEGER NOT NULL,
         reason      TEXT NOT NULL
     );",
+    // 3 → 4: the audit ledger (docs/decisions/0015). Append-only: the triggers refuse any
+    // change or removal, whoever connects, so the ledger cannot be edited in place without
+    // first dropping them (which a DBA can, and which a file-level copy would show).
+    "CREATE TABLE audit (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        at_ms       INTEGER NOT NULL,
+        actor       TEXT NOT NULL,
+        role        TEXT,
+        source      TEXT NOT NULL,
+        method      TEXT NOT NULL,
+        path        TEXT NOT NULL,
+        status      INTEGER NOT NULL,
+        action      TEXT NOT NULL,
+        detail      TEXT
+    );
+    CREATE INDEX audit_at ON audit (at_ms);
+    CREATE INDEX audit_actor ON audit (actor, id);
+    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit ledger is append-only'); END;
+    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit ledger is append-only'); END;",
 ];
 
 /// Opens the database for writing with the pragmas the writer relies on.

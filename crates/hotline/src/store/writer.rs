@@ -80,6 +80,7 @@ pub(super) const fn kind_name(record: &Record) -> &'static str {
         Record::SeatState { .. } => "SeatState",
         Record::Transfer { .. } => "Transfer",
         Record::TicketPush { .. } => "TicketPush",
+        Record::Audit(_) => "Audit",
     }
 }
 
@@ -92,7 +93,7 @@ const fn call_of(record: &Record) -> Option<u64> {
         | Record::CallEnded { call, .. }
         | Record::Transfer { call, .. }
         | Record::TicketPush { call, .. } => Some(*call),
-        Record::SeatState { .. } => None,
+        Record::SeatState { .. } | Record::Audit(_) => None,
     }
 }
 
@@ -442,6 +443,24 @@ fn apply_one(conn: &Connection, record: &Record) -> Result<(), Failure> {
                  VALUES (?1, ?2, ?3, ?4, ?5)",
             )?
             .execute(params![seat, at, state, reason, source])?;
+        }
+        Record::Audit(e) => {
+            conn.prepare_cached(
+                "INSERT INTO audit (at_ms, actor, role, source, method, path, status, action,
+                    detail)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?
+            .execute(params![
+                e.at_ms,
+                e.actor,
+                e.role,
+                e.source,
+                e.method,
+                e.path,
+                e.status,
+                e.action.as_str(),
+                e.detail
+            ])?;
         }
     }
     Ok(())
