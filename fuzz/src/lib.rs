@@ -32,6 +32,13 @@ fn epoch() -> Instant {
     *EPOCH.get_or_init(Instant::now)
 }
 
+/// `HOTLINE_FUZZ_TRACE=1`: `sip_validate` prints the first line of each message of its
+/// scenario (to see how deep an input gets).
+fn trace() -> bool {
+    static TRACE: OnceLock<bool> = OnceLock::new();
+    *TRACE.get_or_init(|| std::env::var_os("HOTLINE_FUZZ_TRACE").is_some())
+}
+
 /// Splits a `sip_validate` input into the messages of its scenario.
 pub const SIP_SEPARATOR: &[u8] = b"\0\0";
 
@@ -164,6 +171,10 @@ fn gateway_scenario(data: &[u8]) {
                 continue;
             };
             last[i].text = String::from_utf8_lossy(&t.bytes).into_owned();
+            if trace() {
+                let first = last[i].text.lines().next().unwrap_or("");
+                eprintln!("  gateway -> {}: {first}", ["caller", "seat"][i]);
+            }
         }
         while gw.poll_event().is_some() {}
         while gw.poll_media().is_some() {}
@@ -179,6 +190,11 @@ fn gateway_scenario(data: &[u8]) {
             (seat, &last[1])
         };
         let message = sent.fill(part);
+        if trace() {
+            let first = message.split(|&b| b == b'\r').next().unwrap_or(&[]);
+            let who = ["caller", "seat"][i % 2];
+            eprintln!("{who} -> gateway: {}", String::from_utf8_lossy(first));
+        }
         gw.handle_message(now, from, &message);
         drain(&mut gw, &mut last);
     }
