@@ -228,9 +228,9 @@ fn fire_timers(gw: &mut Gateway<SeatRouter>, now: Instant) {
 pub fn sip_framing(data: &[u8]) {
     let limits = Limits::default();
     let whole = frame_stream(&[data], &limits);
-    let mut seed = data
-        .iter()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    let mut seed = data.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
     let mut reads = Vec::new();
     let mut rest = data;
     while !rest.is_empty() {
@@ -293,9 +293,16 @@ pub fn sdp_parse(data: &[u8]) {
         let body = sdp::answer(&offer, &choice, ours, &mut origin);
         let answer = match Session::parse(&body) {
             Ok(a) => a,
-            Err(e) => panic!("our answer does not parse ({e}):\n{}", String::from_utf8_lossy(&body)),
+            Err(e) => panic!(
+                "our answer does not parse ({e}):\n{}",
+                String::from_utf8_lossy(&body)
+            ),
         };
-        assert_eq!(answer.media.len(), offer.media.len(), "one m-line per offered m-line");
+        assert_eq!(
+            answer.media.len(),
+            offer.media.len(),
+            "one m-line per offered m-line"
+        );
         assert_eq!(answer.audio_endpoint(), Some(ours));
         let again = sdp::choose(&answer, prefs).expect("our answer has the chosen codec");
         assert_eq!(again.encoding, choice.encoding);
@@ -303,7 +310,10 @@ pub fn sdp_parse(data: &[u8]) {
     }
     if let Ok(body) = sdp::rewrite(data, ours) {
         if let Err(e) = Session::parse(&body) {
-            panic!("a rewritten body does not parse ({e}):\n{}", String::from_utf8_lossy(&body));
+            panic!(
+                "a rewritten body does not parse ({e}):\n{}",
+                String::from_utf8_lossy(&body)
+            );
         }
     }
 }
@@ -333,10 +343,34 @@ pub fn rtp(data: &[u8]) {
         ptime_ms: 20,
     };
     let (l0, l1, l2) = (LegId(0), LegId(1), LegId(2));
-    call.add_leg(l0, choice(0, "PCMU", Some(101)), Some(remote(0)), 1, 100, 1000, now);
+    call.add_leg(
+        l0,
+        choice(0, "PCMU", Some(101)),
+        Some(remote(0)),
+        1,
+        100,
+        1000,
+        now,
+    );
     let leg1_remote = (arrangement & 4 == 0).then(|| remote(1));
-    call.add_leg(l1, choice(8, "PCMA", Some(96)), leg1_remote, 2, 200, 2000, now);
-    call.add_leg(l2, choice(0, "PCMU", None), Some(remote(2)), 3, 300, 3000, now);
+    call.add_leg(
+        l1,
+        choice(8, "PCMA", Some(96)),
+        leg1_remote,
+        2,
+        200,
+        2000,
+        now,
+    );
+    call.add_leg(
+        l2,
+        choice(0, "PCMU", None),
+        Some(remote(2)),
+        3,
+        300,
+        3000,
+        now,
+    );
     match arrangement & 3 {
         0 => call.bridge(l0, l1),
         1 => call.mix(&[l0, l1, l2]),
@@ -370,7 +404,9 @@ pub fn rtp(data: &[u8]) {
         while call.poll_event().is_some() {}
         if let Some(payload) = packet.get(12..) {
             let _ = EventPayload::parse(payload);
-            let ts = packet.get(4..8).map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+            let ts = packet
+                .get(4..8)
+                .map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
             let marker = packet.get(1).is_some_and(|b| b & 0x80 != 0);
             receiver.on_packet(ts, marker, payload).for_each(drop);
         }
@@ -395,9 +431,16 @@ pub fn config(data: &[u8]) {
             assert!(!e.problems().is_empty(), "an error with no problem");
             let shown = e.to_string();
             for line in shown.lines() {
-                assert!(line.starts_with("fuzz.toml"), "line without its file: {line:?}");
+                assert!(
+                    line.starts_with("fuzz.toml"),
+                    "line without its file: {line:?}"
+                );
             }
-            assert_eq!(shown.lines().count(), e.problems().len(), "one line per problem:\n{shown}");
+            assert_eq!(
+                shown.lines().count(),
+                e.problems().len(),
+                "one line per problem:\n{shown}"
+            );
         }
     }
 }

@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 mod harness;
 
 fn corpus(target: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus").join(target)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/corpus")
+        .join(target)
 }
 
 /// Runs `run` on every file of the target's corpus; returns how many there were.
