@@ -45,27 +45,47 @@ pub const SIP_SEPARATOR: &[u8] = b"\0\0";
 const CALLER: &str = "127.0.0.1:6000";
 const SEAT: &str = "127.0.0.1:7000";
 
-/// `sip_validate`: the whole input through [`validate::validate`]; then the input as a
-/// scenario for a [`Gateway`] core with media anchoring, seat 1001 registered: parts split
-/// by [`SIP_SEPARATOR`] arrive alternately from the caller and from the seat's phone, one
-/// second apart, with timers fired in between and for five minutes after the last.
+/// `sip_validate`: the whole input through [`validate::validate`] (with the default size
+/// limit and with 512 bytes; a 200 built for an accepted request must validate as a response
+/// to it); then the input as a scenario for a [`Gateway`] core with media anchoring, seat
+/// 1001 registered: parts split by [`SIP_SEPARATOR`] arrive alternately from the caller and
+/// from the seat's phone, one second apart, with timers fired in between and for five
+/// minutes after the last.
 ///
 /// So that a scenario can answer what the gateway sent, a part's `$VIA`, `$FROM`, `$TO`,
 /// `$CALLID` and `$CSEQ` are replaced by those header values of the last message the
 /// gateway sent to that part's sender (e.g. the seat answers the INVITE it was sent).
 pub fn sip_validate(data: &[u8]) {
-    let limits = Limits::default();
-    match validate::validate(data, &limits) {
-        Verdict::Request(req) => {
-            // What the gateway builds from any accepted request.
-            let resp = validate::response_to(&req, 200, "OK", Some("fz"), &[], None);
-            let _ = validate::validate(&resp, &limits);
+    // The default limit, and a small one so the 513 path is reached by short inputs.
+    for limits in [
+        Limits::default(),
+        Limits {
+            max_message_bytes: 512,
+        },
+    ] {
+        match validate::validate(data, &limits) {
+            Verdict::Request(req) => {
+                // What the gateway builds from any accepted request must read back as a
+                // response to it.
+                let resp = validate::response_to(&req, 200, "OK", Some("fz"), &[], None);
+                match validate::validate(&resp, &Limits::default()) {
+                    Verdict::Response(r) => {
+                        assert_eq!(r.call_id, req.call_id);
+                        assert_eq!(r.cseq, req.cseq);
+                        assert_eq!(r.branch, req.branch);
+                    }
+                    other => panic!(
+                        "our response to an accepted request is refused: {other:?}\n{}",
+                        String::from_utf8_lossy(&resp)
+                    ),
+                }
+            }
+            Verdict::Reject(rejection) => {
+                assert!((400..700).contains(&rejection.status));
+                let _ = validate::validate(&rejection.bytes, &limits);
+            }
+            Verdict::Response(_) | Verdict::Drop(_) => {}
         }
-        Verdict::Reject(rejection) => {
-            assert!((400..700).contains(&rejection.status));
-            let _ = validate::validate(&rejection.bytes, &limits);
-        }
-        Verdict::Response(_) | Verdict::Drop(_) => {}
     }
     gateway_scenario(data);
 }
@@ -222,12 +242,11 @@ fn fire_timers(gw: &mut Gateway<SeatRouter>, now: Instant) {
 }
 
 /// `sip_framing`: the input as a TCP byte stream, framed with [`validate::frame`] as the
-/// shell does it: once whole, and again as it arrives in reads of 1 to 64 bytes (sizes
-/// drawn from the input). Both must frame the same messages and agree on whether the
-/// stream breaks; every framed message then goes through [`validate::validate`].
+/// shell does it (with the default size limit and with 512 bytes): once whole, and again as
+/// it arrives in reads of 1 to 64 bytes (sizes drawn from the input). Both must frame the
+/// same messages and agree on whether the stream breaks; every framed message then goes
+/// through [`validate::validate`].
 pub fn sip_framing(data: &[u8]) {
-    let limits = Limits::default();
-    let whole = frame_stream(&[data], &limits);
     let mut seed = data.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     });
@@ -242,10 +261,19 @@ pub fn sip_framing(data: &[u8]) {
         reads.push(read);
         rest = tail;
     }
-    let chunked = frame_stream(&reads, &limits);
-    assert_eq!(whole, chunked, "framing depends on how the stream was read");
-    for message in &whole.0 {
-        let _ = validate::validate(message, &limits);
+    // The default limit, and a small one so oversize streams are reached by short inputs.
+    for limits in [
+        Limits::default(),
+        Limits {
+            max_message_bytes: 512,
+        },
+    ] {
+        let whole = frame_stream(&[data], &limits);
+        let chunked = frame_stream(&reads, &limits);
+        assert_eq!(whole, chunked, "framing depends on how the stream was read");
+        for message in &whole.0 {
+            let _ = validate::validate(message, &limits);
+        }
     }
 }
 
