@@ -2,7 +2,8 @@
 """Writes the seed inputs of each fuzz target into a directory (default fuzz/seeds/out),
 from the project's own test data: the RFC 4475 torture messages, the SIPp scenarios (their
 keywords filled in), SDP bodies from those, RTP packets from SIPp's RFC 4733 pcaps when
-sip-tester is installed plus synthetic ones, and the shipped plan with small edits.
+sip-tester is installed plus synthetic ones, the shipped plan with small edits, and small
+WAV files of each format the prompt loader reads.
 
 The committed corpora (fuzz/corpus/<target>) are these seeds after fuzzing and
 `cargo fuzz cmin`; rerun this only to start a corpus afresh (docs/reliability.md)."""
@@ -239,3 +240,27 @@ for a, b in [("[service]", "[servce]"), ('"15s"', '"15 parsecs"'), ("reserved_pl
         put("config", bare.replace(a, b, 1).encode())
 put("config", b"reserved_places = 1\n[service\n")
 put("config", b"topics = []\n")
+
+
+# WAV: small files of each supported format, and near misses.
+def wav(fmt_tag, channels, rate, bits, data, extensible=False, extra=b""):
+    if extensible:
+        fmt = struct.pack("<HHIIHH", 0xFFFE, channels, rate, rate * channels * bits // 8, channels * bits // 8, bits)
+        sub = bytes.fromhex("000010008000") + bytes.fromhex("00aa00389b71")
+        fmt += struct.pack("<HHI", 22, bits, 4) + struct.pack("<H", fmt_tag) + sub
+    else:
+        fmt = struct.pack("<HHIIHH", fmt_tag, channels, rate, rate * channels * bits // 8, channels * bits // 8, bits)
+    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + extra
+    body += b"data" + struct.pack("<I", len(data)) + data + (b"\0" if len(data) % 2 else b"")
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+pcm = b"".join(struct.pack("<h", v) for v in (0, 1000, -1000, 32767, -32768, 5, -5, 0))
+put("wav", wav(1, 1, 8000, 16, pcm))
+put("wav", wav(7, 1, 8000, 8, bytes(range(0, 256, 17))))
+put("wav", wav(6, 1, 8000, 8, bytes(range(0, 256, 13))))
+put("wav", wav(1, 1, 8000, 16, pcm, extensible=True))
+put("wav", wav(1, 1, 8000, 16, pcm, extra=b"LIST" + struct.pack("<I", 5) + b"INFOx\0"))
+put("wav", wav(1, 2, 16000, 16, pcm))
+put("wav", wav(1, 1, 8000, 16, pcm[:-1]))
+put("wav", wav(1, 1, 8000, 16, pcm)[:30])

@@ -472,3 +472,16 @@ pub fn config(data: &[u8]) {
         }
     }
 }
+
+/// `wav`: the input as a prompt file through [`media::wav::parse`]. An error must render; a
+/// prompt written back with [`media::wav::write_pcm16`] must parse to the same samples.
+pub fn wav(data: &[u8]) {
+    match media::wav::parse(data) {
+        Ok(prompt) => {
+            let again = media::wav::parse(&media::wav::write_pcm16(prompt.samples()))
+                .expect("our own WAV parses");
+            assert_eq!(again.samples(), prompt.samples());
+        }
+        Err(e) => assert!(!e.to_string().is_empty()),
+    }
+}

@@ -57,3 +57,8 @@ fn rtp_corpus() {
 fn config_corpus() {
     assert!(replay("config", harness::config) > 0);
 }
+
+#[test]
+fn wav_corpus() {
+    assert!(replay("wav", harness::wav) > 0);
+}
