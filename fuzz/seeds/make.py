@@ -71,8 +71,8 @@ for path in sorted(glob.glob(os.path.join(ROOT, "crates/hotline/tests/scenarios/
     for m in msgs:
         put("sip_validate", m.replace(b"$", b""))
         sip.append(m.replace(b"$", b""))
-    # The scenario as a whole: uac_* parts come from the caller; uas_* from the seat, after
-    # an empty caller part... so a uas scenario is preceded by the caller's INVITE.
+    # A caller's scenario as a whole too (the harness takes alternate parts as the seat's,
+    # which mixes the roles: still a useful start for mutations).
     if os.path.basename(path).startswith("uac_") and msgs:
         put("sip_validate", SEP.join(msgs))
 
