@@ -1,0 +1,4 @@
+//! `cargo fuzz run wav`: see [`hotline_fuzz::wav`].
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| hotline_fuzz::wav(data));
