@@ -269,8 +269,9 @@ mod tests {
         id.parse::<u32>().is_ok_and(|n| (1001..=1190).contains(&n))
     }
 
+    /// Tests run in parallel in one directory: token cases get files of their own.
     fn load_text(name: &str, text: &str) -> Result<Secrets, String> {
-        load(&write(name, text), seats_1001_to_1190)
+        load(&write(&format!("tokens-{name}"), text), seats_1001_to_1190)
     }
 
     #[test]
