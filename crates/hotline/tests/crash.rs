@@ -184,10 +184,11 @@ fn invite_now(gw: &Gateway, dialed: &str) -> String {
     panic!("no final response to a new INVITE");
 }
 
-#[test]
-fn sigterm_refuses_new_calls_and_lets_the_call_in_progress_finish() {
-    let dir = TestDir::new("stop_drain");
-    let gw = Gateway::start(&dir, &["--drain", "20"]);
+/// A server with `--drain <drain>` and one call up: a SIPp seat, and a SIPp caller that hangs
+/// up after `hold_ms`.
+fn one_call_up(name: &str, drain: &str, hold_ms: &str) -> (TestDir, Gateway, Running, Running) {
+    let dir = TestDir::new(name);
+    let gw = Gateway::start(&dir, &["--drain", drain]);
     let seat = Sipp::new(&dir, "seat")
         .args(["-sn", "uas"])
         .calls(1)
@@ -196,7 +197,7 @@ fn sigterm_refuses_new_calls_and_lets_the_call_in_progress_finish() {
     let seat = seat.spawn();
     let caller = Sipp::new(&dir, "caller")
         .remote(gw.port)
-        .args(["-sn", "uac", "-s", "1001", "-d", "4000"])
+        .args(["-sn", "uac", "-s", "1001", "-d", hold_ms])
         .calls(1)
         .timeout(30)
         .spawn();
@@ -204,6 +205,12 @@ fn sigterm_refuses_new_calls_and_lets_the_call_in_progress_finish() {
         let (_, body) = http(gw.http, "GET", "/api/v1/calls", None);
         body.contains(r#""state":"talking""#)
     });
+    (dir, gw, seat, caller)
+}
+
+#[test]
+fn sigterm_refuses_new_calls_and_lets_the_call_in_progress_finish() {
+    let (_dir, gw, seat, caller) = one_call_up("stop_drain", "20", "4000");
     let asked = Instant::now();
     gw.signal("TERM");
     std::thread::sleep(Duration::from_millis(300));
@@ -243,24 +250,7 @@ fn sigterm_refuses_new_calls_and_lets_the_call_in_progress_finish() {
 
 #[test]
 fn at_the_drain_limit_the_calls_left_are_ended_and_recorded() {
-    let dir = TestDir::new("stop_drain_limit");
-    let gw = Gateway::start(&dir, &["--drain", "2"]);
-    let seat = Sipp::new(&dir, "seat")
-        .args(["-sn", "uas"])
-        .calls(1)
-        .timeout(30);
-    register(&dir, &gw, "register", seat.local_port);
-    let seat = seat.spawn();
-    let caller = Sipp::new(&dir, "caller")
-        .remote(gw.port)
-        .args(["-sn", "uac", "-s", "1001", "-d", "60000"])
-        .calls(1)
-        .timeout(30)
-        .spawn();
-    eventually(Duration::from_secs(5), "the call is up", || {
-        let (_, body) = http(gw.http, "GET", "/api/v1/calls", None);
-        body.contains(r#""state":"talking""#)
-    });
+    let (_dir, gw, seat, caller) = one_call_up("stop_drain_limit", "2", "60000");
     let asked = Instant::now();
     let status = gw
         .terminate(Duration::from_secs(8))

@@ -188,6 +188,25 @@ fn powers(heard: &Heard, window: Duration) -> (f32, f32, f32) {
     )
 }
 
+/// The caller, talking with the target, hangs up: the trunk's scenario (context headers, then
+/// BYE) ends well, and the call's one transfer is stored, completed in `mode`, answered.
+fn hang_up_on_target(caller: Caller, trunk: Running, gw: &Gateway, mode: &str) {
+    caller.hang_up();
+    let trunk = trunk.finish(Duration::from_secs(10));
+    assert!(
+        trunk.ok(),
+        "{}",
+        failure("the trunk: context headers, then BYE", &[&trunk], gw)
+    );
+    eventually(Duration::from_secs(5), "transfer stored", || {
+        !transfers(gw).is_empty()
+    });
+    assert_eq!(
+        transfers(gw),
+        vec![("renshe".into(), mode.into(), "completed".into(), true)]
+    );
+}
+
 /// The API's id of the one call in progress.
 fn call_id(gw: &Gateway) -> u64 {
     let (status, body) = http(gw.http, "GET", "/api/v1/calls", None);
@@ -702,25 +721,7 @@ fn a_seat_that_hangs_up_during_a_three_way_call_completes_the_transfer() {
     std::thread::sleep(Duration::from_millis(1500));
     assert_with_target(&caller, "after the seat left");
 
-    caller.hang_up();
-    let trunk = trunk.finish(Duration::from_secs(10));
-    assert!(
-        trunk.ok(),
-        "{}",
-        failure("the trunk: context headers, then BYE", &[&trunk], &gw)
-    );
-    eventually(Duration::from_secs(5), "transfer stored", || {
-        !transfers(&gw).is_empty()
-    });
-    assert_eq!(
-        transfers(&gw),
-        vec![(
-            "renshe".into(),
-            "three_way".into(),
-            "completed".into(),
-            true
-        )]
-    );
+    hang_up_on_target(caller, trunk, &gw, "three_way");
 }
 
 /// A copy of the RFC 4733 key pcap `src` (Ethernet, IPv4, UDP, RTP) at `dst` with every RTP
@@ -797,25 +798,7 @@ fn the_seat_keys_star2_code_pound_then_star3_to_transfer_and_complete() {
     std::thread::sleep(Duration::from_millis(1500));
     assert_with_target(&caller, "after *3");
 
-    caller.hang_up();
-    let trunk = trunk.finish(Duration::from_secs(10));
-    assert!(
-        trunk.ok(),
-        "{}",
-        failure("the trunk: context headers, then BYE", &[&trunk], &gw)
-    );
-    eventually(Duration::from_secs(5), "transfer stored", || {
-        !transfers(&gw).is_empty()
-    });
-    assert_eq!(
-        transfers(&gw),
-        vec![(
-            "renshe".into(),
-            "three_way".into(),
-            "completed".into(),
-            true
-        )]
-    );
+    hang_up_on_target(caller, trunk, &gw, "three_way");
 }
 
 /// What the ticket receiver got: (Idempotency-Key, JSON body).
@@ -1252,21 +1235,8 @@ fn a_seat_phone_consults_the_sub_platform_then_transfers_with_replaces() {
 
     std::thread::sleep(Duration::from_millis(1500));
     assert_with_target(&caller, "after the attended transfer");
-    caller.hang_up();
-    let trunk = trunk.finish(Duration::from_secs(10));
-    assert!(
-        trunk.ok(),
-        "{}",
-        failure("the trunk: context headers, BYE", &[&trunk], &gw)
-    );
+    hang_up_on_target(caller, trunk, &gw, "attended");
     assert_eq!(transfer_count(&gw, "renshe", "completed"), 1.0);
-    eventually(Duration::from_secs(5), "transfer stored", || {
-        !transfers(&gw).is_empty()
-    });
-    assert_eq!(
-        transfers(&gw),
-        vec![("renshe".into(), "attended".into(), "completed".into(), true)]
-    );
 }
 
 #[test]
@@ -1310,14 +1280,5 @@ fn an_attended_transfer_over_the_api_keeps_the_caller_apart_until_the_seat_compl
     );
     std::thread::sleep(Duration::from_millis(1500));
     assert_with_target(&caller, "after completing");
-    caller.hang_up();
-    let trunk = trunk.finish(Duration::from_secs(10));
-    assert!(trunk.ok(), "{}", failure("the trunk", &[&trunk], &gw));
-    eventually(Duration::from_secs(5), "transfer stored", || {
-        !transfers(&gw).is_empty()
-    });
-    assert_eq!(
-        transfers(&gw),
-        vec![("renshe".into(), "attended".into(), "completed".into(), true)]
-    );
+    hang_up_on_target(caller, trunk, &gw, "attended");
 }

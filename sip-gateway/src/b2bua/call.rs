@@ -488,22 +488,9 @@ impl<R: Router> Gateway<R> {
         self.calls.insert(
             call_id,
             Call {
-                a,
-                b,
-                seat: String::new(),
-                state: CallState::Held,
-                a_invite_tx: a_tx,
-                seat_invite: None,
-                acks_sent: [None, None],
-                awaiting_ack: [None, None],
                 managed: ring.is_none(),
-                ring_deadline: None,
-                refresh_at: None,
                 media,
-                keep_caller: false,
-                parent: None,
-                refer_pending: false,
-                consult_for: None,
+                ..Call::new(a, b, a_tx)
             },
         );
         self.stats.calls_started += 1;
@@ -663,9 +650,23 @@ impl<R: Router> Gateway<R> {
             call: call_id,
             seat: seat.to_owned(),
         });
+        self.send_leg_invite(now, call_id, seat_peer, (branch, request, ack), deadline);
+        Ok(())
+    }
+
+    /// Send the INVITE of `call_id`'s outgoing leg (a seat, or a transfer target), keep its
+    /// client transaction in the call's [`SeatInvite`] and arm the ring timer.
+    pub(super) fn send_leg_invite(
+        &mut self,
+        now: Instant,
+        call_id: u64,
+        peer: Peer,
+        (branch, request, ack): (String, Bytes, AckTemplate),
+        deadline: Instant,
+    ) {
         let client_tx = self.open_client(
             now,
-            seat_peer,
+            peer,
             (branch, Method::Invite),
             request,
             ClientPurpose::SeatInvite { call: call_id },
@@ -679,7 +680,6 @@ impl<R: Router> Gateway<R> {
             inv.client_tx = client_tx;
         }
         self.arm_ring(call_id, deadline);
-        Ok(())
     }
 
     /// Ring `seat` for a call the platform holds ([`RouteDecision::Hold`]), for at most
@@ -900,27 +900,12 @@ impl<R: Router> Gateway<R> {
         let mut a = placeholder_leg(b.peer);
         a.call_id.clear();
         self.dialogs.insert(key, (orphan_id, Side::Seat));
-        self.calls.insert(
-            orphan_id,
-            Call {
-                a,
-                b,
-                seat,
-                state: CallState::Ending,
-                a_invite_tx: u64::MAX,
-                seat_invite: inv,
-                acks_sent: [None, acks],
-                awaiting_ack: [None, None],
-                managed: false,
-                ring_deadline: None,
-                refresh_at: None,
-                media: None,
-                keep_caller: false,
-                parent: None,
-                refer_pending: false,
-                consult_for: None,
-            },
-        );
+        let mut orphan = Call::new(a, b, u64::MAX);
+        orphan.seat = seat;
+        orphan.state = CallState::Ending;
+        orphan.seat_invite = inv;
+        orphan.acks_sent = [None, acks];
+        self.calls.insert(orphan_id, orphan);
         if can_cancel {
             self.send_cancel(now, orphan_id);
         } else {

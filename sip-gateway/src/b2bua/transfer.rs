@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use rsipstack::sip::Method;
 
-use super::call::{placeholder_leg, Call, CallState, ClientPurpose, SeatFailure, SeatInvite, Side};
+use super::call::{placeholder_leg, Call, CallState, SeatFailure, SeatInvite, Side};
 use super::{AckTemplate, Event, Gateway, ALLOW};
 use crate::dialog::{build_request, user_of, Dialog, OutRequest, Via};
 use crate::peer::{Peer, Transport};
@@ -201,22 +201,7 @@ impl<R: Router> Gateway<R> {
         out.parent = Some(call_id);
         self.calls.insert(out_id, out);
         self.transfer_of.insert(call_id, out_id);
-        let client_tx = self.open_client(
-            now,
-            peer,
-            (branch, Method::Invite),
-            request,
-            ClientPurpose::SeatInvite { call: out_id },
-            Some(ack),
-        );
-        if let Some(inv) = self
-            .calls
-            .get_mut(&out_id)
-            .and_then(|c| c.seat_invite.as_mut())
-        {
-            inv.client_tx = client_tx;
-        }
-        self.arm_ring(out_id, deadline);
+        self.send_leg_invite(now, out_id, peer, (branch, request, ack), deadline);
         Ok(())
     }
 
