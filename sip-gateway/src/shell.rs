@@ -288,6 +288,8 @@ pub async fn run<C: Core>(
     let mut connecting: HashMap<Peer, Vec<Bytes>> = HashMap::new();
     let mut stats = ShellStats::default();
     let mut buf = vec![0u8; 65_536];
+    // Room for one receive timestamp, reused for every datagram.
+    let mut stamp_space = nix::cmsg_space!(nix::sys::time::TimeSpec);
     let mut shutdown = pin!(shutdown);
     let far = Instant::now() + Duration::from_secs(86_400 * 365);
     let mut timer = pin!(sleep_until(far));
@@ -314,7 +316,7 @@ pub async fn run<C: Core>(
                 }
                 let now = Instant::now().into_std();
                 for _ in 0..=RECV_BATCH {
-                    match recv_timestamped(&udp, &mut buf) {
+                    match recv_timestamped(&udp, &mut buf, &mut stamp_space) {
                         Ok((n, addr, delay)) => {
                             core.note_receive_delay(delay);
                             core.handle_message(now, Peer::udp(addr), &buf[..n]);
@@ -446,15 +448,18 @@ pub async fn run<C: Core>(
 
 /// One datagram and how long it waited in the kernel's queue (from its `SO_TIMESTAMPNS`
 /// receive timestamp; zero when there is none).
-fn recv_timestamped(udp: &UdpSocket, buf: &mut [u8]) -> io::Result<(usize, SocketAddr, Duration)> {
+fn recv_timestamped(
+    udp: &UdpSocket,
+    buf: &mut [u8],
+    space: &mut Vec<u8>,
+) -> io::Result<(usize, SocketAddr, Duration)> {
     use std::os::fd::AsRawFd;
     udp.try_io(tokio::io::Interest::READABLE, || {
         let mut iov = [io::IoSliceMut::new(buf)];
-        let mut space = nix::cmsg_space!(nix::sys::time::TimeSpec);
         let msg = nix::sys::socket::recvmsg::<SockaddrStorage>(
             udp.as_raw_fd(),
             &mut iov,
-            Some(&mut space),
+            Some(&mut *space),
             MsgFlags::MSG_DONTWAIT,
         )
         .map_err(io::Error::from)?;
